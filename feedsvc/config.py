@@ -1,0 +1,312 @@
+"""The TOML configuration, its defaults, and its validation.
+
+Every key is declared once in ``_SCHEMA`` (with its type and default). Unknown keys and wrong types
+are refused with the file, the line and the key, before anything starts. Command-line flags are
+applied on top with :func:`Config.with_overrides`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_SOURCE = "seeds"
+DEFAULT_OUT = "feeds"
+DEFAULT_DB = "var/feedsvc.sqlite3"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+LANGUAGES = ("kk", "ru", "en")
+GOVKZ_BASE_ENV = "FEEDSVC_GOVKZ_BASE_URL"
+
+
+@dataclass(frozen=True, slots=True)
+class GovkzConfig:
+    base_url: str = "https://www.gov.kz"
+    ticket_path: str = "/api/v1/public/_/c/k6"
+    delay: float = 1.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    retries: int = 4
+    backfill: int = 100
+    page_size: int = 50
+    max_response_bytes: int = 10_000_000
+    failure_threshold: int = 5
+    rest_seconds: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """A text file or directory (``path``) or a gov.kz organisation link (``url``)."""
+
+    location: str
+    kind: str  # "file" or "govkz"
+    langs: tuple[str, ...] = ()
+    interval: float | None = None
+    enabled: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.location
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    sources: tuple[SourceConfig, ...] = (SourceConfig(DEFAULT_SOURCE, "file"),)
+    out_dir: Path = Path(DEFAULT_OUT)
+    db: Path = Path(DEFAULT_DB)
+    base_url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/"
+    language: str = "en"
+    entry_cap: int = 50
+    log_level: str = "info"
+    log_json: bool = False
+    topics_file: Path | None = None
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    file_interval: float = 60.0
+    govkz_interval: float = 1800.0
+    jitter: float = 0.1
+    govkz: GovkzConfig = field(default_factory=GovkzConfig)
+    path: Path | None = None  # the file this came from, if any
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        """Flags beat the file; ``None`` means "flag not given"."""
+        given = {key: value for key, value in overrides.items() if value is not None}
+        if "sources" in given:
+            given["sources"] = tuple(given["sources"])
+        return replace(self, **given)
+
+    @property
+    def normalised_base_url(self) -> str:
+        return self.base_url if self.base_url.endswith("/") else self.base_url + "/"
+
+
+def source_from_string(text: str, langs: tuple[str, ...] = (), interval: float | None = None,
+                       enabled: bool = True) -> SourceConfig:
+    """A ``--source`` value: an http(s) URL is a gov.kz link, anything else a path."""
+    kind = "govkz" if re.match(r"(?i)^https?://", text) else "file"
+    return SourceConfig(text, kind, langs, interval, enabled)
+
+
+# --- the schema -------------------------------------------------------------------------------
+
+_TOP: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "out_dir": (str, "out_dir"),
+    "db": (str, "db"),
+    "base_url": (str, "base_url"),
+    "language": (str, "language"),
+    "entry_cap": (int, "entry_cap"),
+    "log_level": (str, "log_level"),
+    "log_json": (bool, "log_json"),
+    "topics_file": (str, "topics_file"),
+}
+_SERVER = {"host": (str, "host"), "port": (int, "port")}
+_SCHEDULE = {
+    "file_interval": ((int, float), "file_interval"),
+    "govkz_interval": ((int, float), "govkz_interval"),
+    "jitter": ((int, float), "jitter"),
+}
+_GOVKZ: dict[str, type | tuple[type, ...]] = {
+    "base_url": str,
+    "ticket_path": str,
+    "delay": (int, float),
+    "connect_timeout": (int, float),
+    "read_timeout": (int, float),
+    "retries": int,
+    "backfill": int,
+    "page_size": int,
+    "max_response_bytes": int,
+    "failure_threshold": int,
+    "rest_seconds": (int, float),
+}
+_SOURCE: dict[str, type | tuple[type, ...]] = {
+    "path": str,
+    "url": str,
+    "langs": list,
+    "lang": str,
+    "interval": (int, float),
+    "enabled": bool,
+}
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def load_config(path: Path | None) -> Config:
+    """The defaults, or the defaults updated by ``path``; the environment's gov.kz base applies."""
+    config = Config() if path is None else _parse_file(path)
+    env_base = os.environ.get(GOVKZ_BASE_ENV)
+    if env_base:
+        config = replace(config, govkz=replace(config.govkz, base_url=env_base))
+    return config
+
+
+def _parse_file(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "no such configuration file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        raise ConfigError(str(path), f"not valid TOML: {exc}", line) from exc
+    return _Parser(path, text).parse(data)
+
+
+def _line_from_message(message: str) -> int | None:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+class _Parser:
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+        self.base = path.parent
+
+    def fail(self, reason: str, key: str | None = None, table: str | None = None) -> ConfigError:
+        return ConfigError(str(self.path), reason, self.line_of(key, table) if key else None)
+
+    def line_of(self, key: str, table: str | None) -> int | None:
+        """The line where ``key`` is set (inside ``[table]`` when given); best effort."""
+        in_table = table is None
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for number, line in enumerate(self.lines, start=1):
+            header = re.match(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?", line)
+            if header:
+                in_table = table is not None and header.group(1) == table
+                continue
+            if in_table and pattern.match(line):
+                return number
+        return None
+
+    def check(self, table: dict[str, Any], schema: dict[str, Any], name: str | None) -> None:
+        for key, value in table.items():
+            if key not in schema:
+                where = f"[{name}]" if name else "the top level"
+                known = ", ".join(sorted(schema))
+                raise self.fail(f"unknown key {key!r} in {where} (known: {known})", key, name)
+            expected = schema[key][0] if isinstance(schema[key], tuple) and isinstance(
+                schema[key][1], str) else schema[key]
+            if not _is_type(value, expected):
+                raise self.fail(f"{key!r} must be {_type_name(expected)}, not "
+                                f"{type(value).__name__} ({value!r})", key, name)
+
+    def parse(self, data: dict[str, Any]) -> Config:
+        tables = {"server": _SERVER, "schedule": _SCHEDULE, "govkz": _GOVKZ}
+        top = {k: v for k, v in data.items() if k not in tables and k != "sources"}
+        self.check(top, _TOP, None)
+        values: dict[str, Any] = {}
+        for key, value in top.items():
+            values[_TOP[key][1]] = value
+        for name in ("server", "schedule"):
+            section = data.get(name, {})
+            if not isinstance(section, dict):
+                raise self.fail(f"[{name}] must be a table", name)
+            self.check(section, tables[name], name)
+            for key, value in section.items():
+                values[tables[name][key][1]] = value
+        govkz_section = data.get("govkz", {})
+        if not isinstance(govkz_section, dict):
+            raise self.fail("[govkz] must be a table", "govkz")
+        self.check(govkz_section, {k: (v, k) for k, v in _GOVKZ.items()}, "govkz")
+        govkz = GovkzConfig(**{k: (float(v) if isinstance(GovkzConfig.__dataclass_fields__[k]
+                                                            .default, float) else v)
+                               for k, v in govkz_section.items()})
+        sources = self.parse_sources(data.get("sources"))
+        config = Config(govkz=govkz, path=self.path, **self.resolve(values, sources))
+        self.validate_values(config)
+        return config
+
+    def parse_sources(self, raw: Any) -> tuple[SourceConfig, ...] | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, list):
+            raise self.fail("'sources' must be an array of tables ([[sources]])", "sources")
+        sources = []
+        for index, entry in enumerate(raw, start=1):
+            if not isinstance(entry, dict):
+                raise self.fail(f"source #{index} must be a table", "sources")
+            self.check(entry, {k: (v, k) for k, v in _SOURCE.items()}, "sources")
+            if ("path" in entry) == ("url" in entry):
+                raise ConfigError(str(self.path),
+                                  f"source #{index} needs exactly one of 'path' or 'url'",
+                                  self._source_line(index))
+            langs = tuple(entry.get("langs", [])) + ((entry["lang"],) if "lang" in entry else ())
+            for lang in langs:
+                if lang not in LANGUAGES:
+                    raise ConfigError(str(self.path), f"source #{index}: unknown language "
+                                      f"{lang!r} (use one of {', '.join(LANGUAGES)})",
+                                      self.line_of("langs", "sources") or
+                                      self.line_of("lang", "sources"))
+            if "path" in entry:
+                location = str(self._resolve_path(entry["path"]))
+                kind = "file"
+            else:
+                location, kind = entry["url"], "govkz"
+            interval = entry.get("interval")
+            sources.append(SourceConfig(location, kind, langs,
+                                        float(interval) if interval is not None else None,
+                                        entry.get("enabled", True)))
+        return tuple(sources)
+
+    def _source_line(self, index: int) -> int | None:
+        seen = 0
+        for number, line in enumerate(self.lines, start=1):
+            if re.match(r"^\s*\[\[\s*sources\s*\]\]", line):
+                seen += 1
+                if seen == index:
+                    return number
+        return None
+
+    def _resolve_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base / path
+
+    def resolve(self, values: dict[str, Any], sources: tuple[SourceConfig, ...] | None
+                ) -> dict[str, Any]:
+        for key in ("out_dir", "db"):
+            if key in values:
+                values[key] = self._resolve_path(values[key])
+        if values.get("topics_file"):
+            values["topics_file"] = self._resolve_path(values["topics_file"])
+        else:
+            values.pop("topics_file", None)
+        for key in ("file_interval", "govkz_interval", "jitter"):
+            if key in values:
+                values[key] = float(values[key])
+        if sources is not None:
+            values["sources"] = sources
+        return values
+
+    def validate_values(self, config: Config) -> None:
+        if config.language not in LANGUAGES:
+            raise self.fail(f"'language' must be one of {', '.join(LANGUAGES)}", "language")
+        if config.entry_cap < 1:
+            raise self.fail("'entry_cap' must be at least 1", "entry_cap")
+        if config.log_level.lower() not in _LOG_LEVELS:
+            raise self.fail(f"'log_level' must be one of {', '.join(_LOG_LEVELS)}", "log_level")
+        if not 0 <= config.port <= 65535:
+            raise self.fail("'port' must be between 0 and 65535", "port", "server")
+        if not re.match(r"^https?://", config.base_url):
+            raise self.fail("'base_url' must be an absolute http(s) URL", "base_url")
+
+
+def _is_type(value: Any, expected: type | tuple[type, ...]) -> bool:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    if isinstance(value, bool) and bool not in types:
+        return False  # TOML true is not a number
+    return isinstance(value, types)
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+             list: "an array"}
+    return " or ".join(names.get(t, t.__name__) for t in types)

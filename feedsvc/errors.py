@@ -1,0 +1,87 @@
+"""One base error for feedsvc; every subclass names the file, URL or slug it is about.
+
+``str(error)`` is a complete one-line message a user can act on.
+"""
+
+from __future__ import annotations
+
+
+class FeedsvcError(Exception):
+    """Base class of every error feedsvc raises on purpose."""
+
+
+class SourceError(FeedsvcError):
+    """A source (a file or a URL) could not be read; other sources are not affected."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class SourceFileError(SourceError):
+    """A text-dump file is missing, unreadable, empty, binary or in an unknown encoding."""
+
+
+class FetchError(SourceError):
+    """A gov.kz request failed after its retries, or answered something unexpected."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        super().__init__(url, reason if status is None else f"HTTP {status}: {reason}")
+        self.url = url
+        self.status = status
+
+
+class InvalidSourceURL(FeedsvcError):
+    """A URL that is not a gov.kz organisation link."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+
+
+class ConfigError(FeedsvcError):
+    """The configuration file (or a flag) is invalid; nothing starts."""
+
+    def __init__(self, path: str, reason: str, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
+
+
+class DataFileError(FeedsvcError):
+    """A data file (topics, organisations) is malformed."""
+
+    def __init__(self, path: str, reason: str, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
+
+
+class StoreError(FeedsvcError):
+    """The SQLite store cannot be used."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+
+
+class AlreadyRunning(FeedsvcError):
+    """Another feedsvc process owns this store or output directory."""
+
+    def __init__(self, path: str, holder: str) -> None:
+        super().__init__(f"{path}: already in use by {holder}; only one feedsvc daemon or build "
+                         "may own a store and an output directory at a time")
+        self.path = path
+
+
+class PublishError(FeedsvcError):
+    """A feed could not be written; the previously published file is left as it was."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path

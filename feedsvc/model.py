@@ -1,0 +1,246 @@
+"""Plain data that flows through feedsvc: sources make Items, the store keeps them, render reads them.
+
+No I/O here apart from loading the Asia/Almaty zone from the ``tzdata`` package (deliberately not from
+the system's tables, which may be old or missing on a server).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from importlib import resources
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+
+def _zone_from_tzdata(name: str) -> ZoneInfo:
+    with resources.files("tzdata.zoneinfo").joinpath(name).open("rb") as handle:
+        return ZoneInfo.from_file(handle, key=name)
+
+
+#: Kazakhstan's single time zone (UTC+5 since 2024-03-01), read from the tzdata package.
+ALMATY = _zone_from_tzdata("Asia/Almaty")
+
+#: Ranks of the places an item can come from: when one story is seen in several places, the
+#: highest authority supplies its title and body (the gov.kz API beats a text dump of it).
+AUTHORITY_TEXT_DUMP = 0
+AUTHORITY_GOVKZ_API = 10
+
+FeedKind = Literal["all", "ministry", "org", "topic"]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an item was read: a file path (and line) or a URL."""
+
+    source: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}" if self.line is not None else self.source
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One news story as one source saw it.
+
+    ``paragraphs`` is always plain text (what topic rules and summaries read). ``html`` is set only
+    by sources that deliver markup (the gov.kz API), already sanitised; render prefers it.
+    """
+
+    title: str
+    published: datetime | None
+    origin: Origin
+    paragraphs: tuple[str, ...] = ()
+    html: str | None = None
+    lang: str = "en"
+    url: str | None = None
+    url_lang: str | None = None
+    org: str | None = None
+    news_id: int | None = None
+    sections: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    attribution: str | None = None
+    image: str | None = None
+    publication: str | None = None
+    raw_date: str | None = None
+    authority: int = AUTHORITY_TEXT_DUMP
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+    @property
+    def news_key(self) -> str | None:
+        """The strongest identity: gov.kz's own news id, per language."""
+        return f"news:{self.news_id}:{self.lang}" if self.news_id is not None else None
+
+    @property
+    def title_key(self) -> str:
+        """Identity for items without a news id: the normalised title and the date as written."""
+        day = self.published.date().isoformat() if self.published else (self.raw_date or "")
+        digest = hashlib.sha1(f"{normalise_title(self.title)}|{day}".encode()).hexdigest()[:20]
+        return f"title:{self.lang}:{digest}"
+
+    def identity_keys(self) -> tuple[str, ...]:
+        news = self.news_key
+        return (news, self.title_key) if news else (self.title_key,)
+
+    def content_hash(self) -> str:
+        """A hash of what a reader sees; where the item was read (origin) does not count."""
+        payload = [
+            self.title,
+            self.published.isoformat() if self.published else None,
+            list(self.paragraphs),
+            self.html,
+            self.lang,
+            self.url,
+            self.url_lang,
+            self.org,
+            self.news_id,
+            sorted(self.sections),
+            sorted(self.categories),
+            self.attribution,
+            self.image,
+        ]
+        blob = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def to_json(self) -> str:
+        data = {
+            "title": self.title,
+            "published": self.published.isoformat() if self.published else None,
+            "origin": [self.origin.source, self.origin.line],
+            "paragraphs": list(self.paragraphs),
+            "html": self.html,
+            "lang": self.lang,
+            "url": self.url,
+            "url_lang": self.url_lang,
+            "org": self.org,
+            "news_id": self.news_id,
+            "sections": list(self.sections),
+            "categories": list(self.categories),
+            "attribution": self.attribution,
+            "image": self.image,
+            "publication": self.publication,
+            "raw_date": self.raw_date,
+            "authority": self.authority,
+        }
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, blob: str) -> Item:
+        data = json.loads(blob)
+        source, line = data.pop("origin")
+        published = data.pop("published")
+        return cls(
+            published=datetime.fromisoformat(published) if published else None,
+            origin=Origin(source, line),
+            paragraphs=tuple(data.pop("paragraphs")),
+            sections=tuple(data.pop("sections")),
+            categories=tuple(data.pop("categories")),
+            **data,
+        )
+
+
+def merge_sightings(sightings: list[Item]) -> Item:
+    """One item from every place the same story was seen, independent of their order.
+
+    The most authoritative, then the fullest, text wins (a copy with its quotes stripped loses to
+    the one that kept them); sections and categories are the union of all copies.
+    """
+    if not sightings:
+        raise ValueError("merge_sightings needs at least one item")
+    winner = max(sightings, key=lambda it: (it.authority, len(it.text) + len(it.html or ""),
+                                              it.content_hash()))
+    sections = _ordered_union(it.sections for it in sightings)
+    categories = _ordered_union(it.categories for it in sightings)
+    return replace(
+        winner,
+        sections=sections,
+        categories=categories,
+        url=winner.url or next((it.url for it in sightings if it.url), None),
+        org=winner.org or next((it.org for it in sightings if it.org), None),
+        attribution=winner.attribution
+        or next((it.attribution for it in sightings if it.attribution), None),
+    )
+
+
+def _ordered_union(groups: object) -> tuple[str, ...]:
+    seen: set[str] = set()
+    for group in groups:  # type: ignore[attr-defined]
+        seen.update(group)
+    return tuple(sorted(seen, key=str.casefold))
+
+
+_NOT_WORD = re.compile(r"[^\w]+")
+
+
+def normalise_title(title: str) -> str:
+    """Casefolded words only: quotes, apostrophes, dashes and spacing differences disappear.
+
+    "PEOPLE'S COUNCIL – INSTITUTE" and "Peoples Council - Institute" normalise alike.
+    """
+    text = unicodedata.normalize("NFKC", title).casefold()
+    text = text.replace("'", "").replace("’", "").replace("ʼ", "").replace("`", "")
+    return " ".join(_NOT_WORD.sub(" ", text).split())
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item as the store knows it: its merged content plus the identity and times it was given."""
+
+    item: Item
+    atom_id: str
+    updated: datetime
+    first_seen: datetime
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRef:
+    """One feed: everything (``all``), a ministry/top-level body, an organisation or a topic, in one
+    language. ``key`` is how the store and the publisher name it."""
+
+    kind: FeedKind
+    slug: str | None
+    lang: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.lang}/all" if self.kind == "all" else f"{self.lang}/{self.kind}/{self.slug}"
+
+    @classmethod
+    def from_key(cls, key: str) -> FeedRef:
+        parts = key.split("/")
+        if len(parts) == 2 and parts[1] == "all":
+            return cls("all", None, parts[0])
+        lang, kind, slug = parts
+        if kind not in ("ministry", "org", "topic"):
+            raise ValueError(f"not a feed key: {key!r}")
+        return cls(kind, slug, lang)  # type: ignore[arg-type]
+
+    def path(self, default_lang: str) -> str:
+        """Where the feed lives under the output directory.
+
+        Feeds in the default language sit at the top (``all.atom``, ``org/mfa-brussels.atom``);
+        other languages get a directory of their own (``kk/all.atom``), so a feed never mixes
+        languages and adding a language never moves an existing feed.
+        """
+        name = "all.atom" if self.kind == "all" else f"{self.kind}/{self.slug}.atom"
+        return name if self.lang == default_lang else f"{self.lang}/{name}"
+
+
+@dataclass(slots=True)
+class SourceReport:
+    """What reading one source produced; problems are kept here and the build goes on."""
+
+    source: str
+    items: list[Item] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    skipped_unchanged: bool = False
