@@ -1,7 +1,8 @@
-"""Plain data that flows through feedsvc: sources make Items, the store keeps them, render reads them.
+"""Plain data that flows through feedsvc: sources make Items, the store keeps them, render
+reads them.
 
-No I/O here apart from loading the Asia/Almaty zone from the ``tzdata`` package (deliberately not from
-the system's tables, which may be old or missing on a server).
+No I/O here apart from loading the Asia/Almaty zone from the ``tzdata`` package (deliberately
+not from the system's tables, which may be old or missing on a server).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
@@ -155,24 +157,32 @@ def merge_sightings(sightings: list[Item]) -> Item:
     """
     if not sightings:
         raise ValueError("merge_sightings needs at least one item")
-    winner = max(sightings, key=lambda it: (it.authority, len(it.text) + len(it.html or ""),
-                                              it.content_hash()))
-    sections = _ordered_union(it.sections for it in sightings)
-    categories = _ordered_union(it.categories for it in sightings)
+    ranked = sorted(sightings, key=lambda it: (it.authority, len(it.text) + len(it.html or ""),
+                                               it.content_hash()), reverse=True)
+    winner = ranked[0]
+
+    def first(attribute: str) -> object:
+        return next((getattr(it, attribute) for it in ranked
+                     if getattr(it, attribute) is not None), None)
+
     return replace(
         winner,
-        sections=sections,
-        categories=categories,
-        url=winner.url or next((it.url for it in sightings if it.url), None),
-        org=winner.org or next((it.org for it in sightings if it.org), None),
-        attribution=winner.attribution
-        or next((it.attribution for it in sightings if it.attribution), None),
+        sections=_ordered_union(it.sections for it in sightings),
+        categories=_ordered_union(it.categories for it in sightings),
+        url=first("url"),
+        url_lang=first("url_lang"),
+        org=first("org"),
+        news_id=first("news_id"),
+        attribution=first("attribution"),
+        image=first("image"),
+        publication=first("publication"),
+        published=first("published"),
     )
 
 
-def _ordered_union(groups: object) -> tuple[str, ...]:
+def _ordered_union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
     seen: set[str] = set()
-    for group in groups:  # type: ignore[attr-defined]
+    for group in groups:
         seen.update(group)
     return tuple(sorted(seen, key=str.casefold))
 
@@ -192,7 +202,7 @@ def normalise_title(title: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StoredItem:
-    """An item as the store knows it: its merged content plus the identity and times it was given."""
+    """An item as the store knows it: merged content plus the identity and times it was given."""
 
     item: Item
     atom_id: str

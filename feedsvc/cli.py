@@ -1,0 +1,148 @@
+"""Command line: ``feedsvc build``, ``daemon``, ``serve``, ``explain-topics``, ``registry``.
+
+Nothing imports this module; it turns flags into a :class:`~feedsvc.config.Config` and calls the
+pipeline, the scheduler or the server. User errors exit 1 with a one-line message, misuse exits 2
+(click's convention), a build where some source failed exits 1 after doing everything it could.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import LANGUAGES, Config, load_config, source_from_string
+from .errors import FeedsvcError
+
+log = logging.getLogger("feedsvc")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+                           "level": record.levelname.lower(), "logger": record.name,
+                           "message": record.getMessage()}, ensure_ascii=False)
+
+
+def setup_logging(level: str, as_json: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if as_json else logging.Formatter(
+        "%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("apscheduler", "urllib3", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _common(function: Any) -> Any:
+    options = [
+        click.option("--config", "config_path", type=click.Path(path_type=Path),
+                     help="TOML configuration file (see feedsvc.example.toml)."),
+        click.option("--source", "sources", multiple=True, metavar="PATH|URL",
+                     help="A text dump, a directory of them, or a gov.kz link. Repeatable; "
+                     "replaces the configured sources."),
+        click.option("--lang", "langs", multiple=True, type=click.Choice(LANGUAGES),
+                     help="Language(s) to follow for gov.kz links (default: the link's ?lang=, "
+                     "else kk)."),
+        click.option("--out", "out_dir", type=click.Path(path_type=Path),
+                     help="Output directory for the feeds (default: feeds/)."),
+        click.option("--db", type=click.Path(path_type=Path),
+                     help="SQLite store (default: var/feedsvc.sqlite3)."),
+        click.option("--base-url", help="Public URL the output directory is served at."),
+        click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+                     help="Log verbosity (default: info, or the config's)."),
+        click.option("--log-json", is_flag=True, default=None,
+                     help="Log one JSON object per line, for log collectors."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def make_config(config_path: Path | None, sources: tuple[str, ...], langs: tuple[str, ...],
+                out_dir: Path | None, db: Path | None, base_url: str | None,
+                log_level: str | None, log_json: bool | None, **extra: Any) -> Config:
+    config = load_config(config_path)
+    overrides: dict[str, Any] = dict(out_dir=out_dir, db=db, base_url=base_url,
+                                     log_level=log_level, log_json=log_json, **extra)
+    if sources:
+        overrides["sources"] = [source_from_string(s, langs) for s in sources]
+    elif langs:
+        overrides["sources"] = [source_from_string(s.location, langs, s.interval, s.enabled)
+                                for s in config.sources]
+    config = config.with_overrides(**overrides)
+    if not config.base_url.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an absolute http(s) URL", param_hint="--base-url")
+    return config
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """FeedsvcError -> one line on stderr and exit status 1, no traceback."""
+    try:
+        yield
+    except FeedsvcError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="feedsvc")
+def main() -> None:
+    """feedsvc: Atom feeds of gov.kz news, per organisation, ministry and topic."""
+
+
+@main.command()
+@_common
+def build(**options: Any) -> None:
+    """Read every source once, update the store and publish the feeds that changed.
+
+    With no options: seeds/ in, feeds/ out.
+
+    \b
+    Examples:
+      feedsvc build
+      feedsvc build --source dumps/ --out public/ --base-url https://feeds.example.org/
+      feedsvc build --source https://www.gov.kz/memleket/entities/mfa-brussels --lang en
+    """
+    from .lock import owner_locks
+    from .pipeline import Pipeline
+
+    with _user_errors():
+        config = make_config(**options)
+        setup_logging(config.log_level, config.log_json)
+        started = time.monotonic()
+        with ExitStack() as stack:
+            for lock in owner_locks(config.db, config.out_dir):
+                stack.enter_context(lock)
+            pipeline = Pipeline(config)
+            stack.callback(pipeline.close)
+            report = pipeline.build(progress=_progress_bar)
+        elapsed = time.monotonic() - started
+    for failure in report.failed:
+        click.echo(f"error: {failure.error}", err=True)
+    click.echo(f"feedsvc build: {report.summary()} ({elapsed:.2f} s)", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _progress_bar(sources: Iterable[Any]) -> Iterable[Any]:
+    """A progress bar on a terminal for runs of several sources; plain iteration otherwise."""
+    chosen = list(sources)
+    if not sys.stderr.isatty() or len(chosen) < 2:
+        return chosen
+    from tqdm import tqdm
+
+    return tqdm(chosen, desc="sources", unit="source", file=sys.stderr, leave=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The pure half of storing items: which story is which, and what must change.
+
+:func:`group_sightings` folds the copies of one story within a source into one sighting.
+:func:`decide` compares those sightings with what the store already holds (a
+:class:`Snapshot`) and returns the :class:`Changes` to apply — no SQL, no clock, no files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .model import FeedRef, Item, merge_sightings
+from .registry import Registry
+from .render import atom_id_for
+from .store import ItemRow, ItemWrite
+
+Classifier = Callable[[Item], tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One story as one source tells it, with every identity key its copies carried."""
+
+    keys: frozenset[str]
+    item: Item
+
+
+def group_sightings(items: Iterable[Item]) -> list[Sighting]:
+    """Fold copies of the same story (same news id, or same title and date) into one sighting.
+
+    A copy without a news id joins the copy that has one when their titles and dates agree and
+    only one news id claims that title; two different gov.kz items that happen to share a title
+    and a date stay apart.
+    """
+    by_news: dict[str, list[Item]] = {}
+    news_by_title: dict[str, set[str]] = {}
+    loose: dict[str, list[Item]] = {}
+    for item in items:
+        news_key = item.news_key
+        if news_key:
+            by_news.setdefault(news_key, []).append(item)
+            news_by_title.setdefault(item.title_key, set()).add(news_key)
+        else:
+            loose.setdefault(item.title_key, []).append(item)
+    groups = list(by_news.values())
+    for title_key, copies in loose.items():
+        owners = news_by_title.get(title_key, set())
+        if len(owners) == 1:
+            by_news[next(iter(owners))].extend(copies)
+        else:
+            groups.append(copies)
+    return [Sighting(frozenset(k for it in copies for k in it.identity_keys()),
+                     merge_sightings(copies)) for copies in groups]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the store holds about the stories a batch mentions."""
+
+    keys: dict[str, str]  # identity key -> Atom id
+    rows: dict[str, ItemRow]
+    sightings: dict[str, dict[str, tuple[str, Item]]]  # atom -> source -> (hash, item)
+    memberships: dict[str, set[str]]
+
+
+@dataclass(slots=True)
+class Changes:
+    items: list[ItemWrite] = field(default_factory=list)
+    sightings: list[tuple[str, str, Item]] = field(default_factory=list)
+    keys: list[tuple[str, str]] = field(default_factory=list)
+    memberships: list[tuple[str, set[str], str]] = field(default_factory=list)
+    dirty_feeds: set[str] = field(default_factory=set)
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    created: set[str] = field(default_factory=set)
+
+
+def resolve(sightings: list[Sighting], snapshot: Snapshot) -> dict[str, list[Sighting]]:
+    """Atom id of each sighting: its news key's, else a compatible title key's, else a new one."""
+    resolved: dict[str, list[Sighting]] = {}
+    for sighting in sightings:
+        atom_id = _existing_atom(sighting, snapshot)
+        if atom_id is None:
+            atom_id = atom_id_for(sighting.item.news_key or sighting.item.title_key)
+        resolved.setdefault(atom_id, []).append(sighting)
+    return resolved
+
+
+def _existing_atom(sighting: Sighting, snapshot: Snapshot) -> str | None:
+    news_key = sighting.item.news_key
+    if news_key and news_key in snapshot.keys:
+        return snapshot.keys[news_key]
+    for key in sorted(sighting.keys):
+        atom_id = snapshot.keys.get(key)
+        if atom_id is None or not key.startswith("title:"):
+            continue
+        row = snapshot.rows.get(atom_id)
+        stored_news = row.news_id if row else None
+        if stored_news is None or sighting.item.news_id in (None, stored_news):
+            return atom_id
+    return None
+
+
+def memberships(item: Item, topics: tuple[str, ...], registry: Registry) -> set[str]:
+    """Feed keys an item belongs to: everything, its ministry, its organisations, its topics."""
+    lang = item.lang
+    feeds = {FeedRef("all", None, lang).key}
+    if item.org:
+        chain = registry.chain(item.org)
+        feeds.add(FeedRef("ministry", chain[-1], lang).key)
+        feeds.update(FeedRef("org", slug, lang).key for slug in chain[:-1])
+    feeds.update(FeedRef("topic", topic, lang).key for topic in topics)
+    return feeds
+
+
+def sort_key(item: Item, atom_id: str, first_seen: datetime) -> str:
+    """Newest first: publication time, then gov.kz's growing news id, then identity."""
+    moment = item.published or first_seen
+    return f"{int(moment.timestamp()):012d}|{item.news_id or 0:012d}|{atom_id}"
+
+
+def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: datetime,
+           classify: Classifier, registry: Registry, fresh: set[str]) -> Changes:
+    """What storing ``sightings`` from ``source`` changes.
+
+    ``fresh`` holds items created earlier in the same build: their ``updated`` stays their
+    publication time however many sources add to them, so a first build gives the same feeds
+    whatever order the files come in. A later change moves ``updated`` to ``now``.
+    """
+    changes = Changes()
+    for atom_id, parts in resolve(sightings, snapshot).items():
+        keys = frozenset().union(*(part.keys for part in parts))
+        sighting = parts[0].item if len(parts) == 1 else merge_sightings([p.item for p in parts])
+        changes.keys.extend((key, atom_id) for key in sorted(keys) if key not in snapshot.keys)
+        _decide_one(changes, source, atom_id, sighting, snapshot, now, classify, registry,
+                    fresh)
+    return changes
+
+
+def _decide_one(changes: Changes, source: str, atom_id: str, sighting: Item,
+                snapshot: Snapshot, now: datetime, classify: Classifier, registry: Registry,
+                fresh: set[str]) -> None:
+    row = snapshot.rows.get(atom_id)
+    stored = snapshot.sightings.get(atom_id, {})
+    previous = stored.get(source)
+    sighting_hash = sighting.content_hash()
+    if row is not None and previous is not None and previous[0] == sighting_hash:
+        changes.unchanged += 1
+        return
+    changes.sightings.append((atom_id, source, sighting))
+    others = [item for name, (_, item) in stored.items() if name != source]
+    merged = merge_sightings([*others, sighting]) if others else sighting
+    if row is not None and row.content_hash == merged.content_hash():
+        changes.unchanged += 1
+        return
+    topics = classify(merged)
+    feeds = memberships(merged, topics, registry)
+    if row is None:
+        changes.new += 1
+        changes.created.add(atom_id)
+        first_seen, updated = now, merged.published or now
+    else:
+        first_seen = row.first_seen
+        updated = row.updated if atom_id in fresh else now
+        changes.changed += 1
+    changes.items.append(ItemWrite(merged, atom_id, updated, first_seen, topics))
+    changes.memberships.append((atom_id, feeds, sort_key(merged, atom_id, first_seen)))
+    changes.dirty_feeds |= feeds | snapshot.memberships.get(atom_id, set())

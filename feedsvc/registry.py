@@ -1,0 +1,136 @@
+"""gov.kz organisations: slug -> names, kind, parent; and the roll-up to ministries.
+
+The shipped table (``data/organisations.tsv``, made by ``scripts/build_registry.py``) is the
+fallback; names fetched live (``feedsvc registry update``) are laid over it. Slugs nobody knows
+still get an organisation: attached to the longest known slug prefix ("mfa-newcity" -> "mfa") and
+named after it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+
+KINDS = ("ministry", "committee", "agency", "department", "embassy", "akimat", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    slug: str
+    kind: str = "other"
+    parent: str | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    known: bool = True  # False for slugs met in news but absent from every table
+
+    def name(self, lang: str) -> str | None:
+        return self.names.get(lang) or self.names.get("en") or self.names.get("ru") \
+            or self.names.get("kk")
+
+
+class Registry:
+    """Organisations by slug, with parents resolved and unknown slugs handled."""
+
+    def __init__(self, organisations: Iterable[Organisation]) -> None:
+        self._orgs = {org.slug: org for org in organisations}
+        self.fingerprint = hashlib.sha256(
+            repr(sorted((o.slug, o.kind, o.parent, sorted(o.names.items()))
+                        for o in self._orgs.values())).encode()
+        ).hexdigest()[:16]
+        self._chains: dict[str, tuple[str, ...]] = {}
+
+    def __contains__(self, slug: str) -> bool:
+        return slug in self._orgs
+
+    def __len__(self) -> int:
+        return len(self._orgs)
+
+    def get(self, slug: str) -> Organisation:
+        known = self._orgs.get(slug)
+        if known is not None:
+            return known
+        return Organisation(slug, "other", self._prefix_parent(slug), {}, known=False)
+
+    def _prefix_parent(self, slug: str) -> str | None:
+        parts = slug.split("-")
+        for cut in range(len(parts) - 1, 0, -1):
+            candidate = "-".join(parts[:cut])
+            if candidate in self._orgs:
+                return candidate
+        return None
+
+    def chain(self, slug: str) -> tuple[str, ...]:
+        """The organisation and its ancestors, ending with its ministry or top-level body."""
+        cached = self._chains.get(slug)
+        if cached is not None:
+            return cached
+        chain = [slug]
+        parent = self.get(slug).parent
+        while parent and parent not in chain:
+            chain.append(parent)
+            parent = self.get(parent).parent
+        result = tuple(chain)
+        self._chains[slug] = result
+        return result
+
+    def top(self, slug: str) -> str:
+        return self.chain(slug)[-1]
+
+    def name(self, slug: str, lang: str = "en") -> str:
+        """A readable name: the real one, or one made from the parent's name and the slug."""
+        org = self.get(slug)
+        own = org.name(lang)
+        if own:
+            return own
+        label = _label_from_slug(slug, org.parent)
+        if org.parent:
+            return f"{self.name(org.parent, lang)}: {label}"
+        return label
+
+    def with_names(self, updates: Iterable[Organisation]) -> Registry:
+        """A registry with live records laid over this one (names merged per language)."""
+        merged = dict(self._orgs)
+        for update in updates:
+            base = merged.get(update.slug)
+            if base is None:
+                merged[update.slug] = update
+                continue
+            merged[update.slug] = replace(
+                base,
+                kind=update.kind if update.kind != "other" else base.kind,
+                parent=update.parent or base.parent,
+                names={**base.names, **{k: v for k, v in update.names.items() if v}},
+            )
+        return Registry(merged.values())
+
+
+def _label_from_slug(slug: str, parent: str | None) -> str:
+    rest = slug[len(parent) + 1:] if parent and slug.startswith(parent + "-") else slug
+    return " ".join(part.capitalize() for part in rest.replace("_", "-").split("-") if part)
+
+
+def parse_table(text: str) -> list[Organisation]:
+    reader = csv.DictReader(io.StringIO(text), delimiter="\t")
+    organisations = []
+    for row in reader:
+        names = {lang: row[f"name_{lang}"] for lang in ("en", "ru", "kk") if row[f"name_{lang}"]}
+        organisations.append(Organisation(row["slug"], row["kind"] or "other",
+                                          row["parent"] or None, names))
+    return organisations
+
+
+@lru_cache(maxsize=1)
+def shipped_organisations() -> tuple[Organisation, ...]:
+    text = resources.files("feedsvc").joinpath("data", "organisations.tsv").read_text("utf-8")
+    return tuple(parse_table(text))
+
+
+def load_registry(live: Iterable[Organisation] = ()) -> Registry:
+    """The shipped table, with live records (from the store) laid over it."""
+    registry = Registry(shipped_organisations())
+    live = list(live)
+    return registry.with_names(live) if live else registry

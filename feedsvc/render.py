@@ -1,0 +1,335 @@
+"""Items -> Atom (feedgen), OPML (lxml) and index.html. Pure: bytes out, no clock, no I/O.
+
+Everything in a feed is derived from the stored items, so the same items always give the same
+bytes: a feed's ``updated`` is its newest entry's, never "now".
+"""
+
+from __future__ import annotations
+
+import html
+import mimetypes
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from . import __version__
+from .model import ALMATY, FeedRef, StoredItem
+from .registry import Registry
+from .text import summarise, xml_safe
+
+PROJECT_URL = "https://github.com/feedsvc/feedsvc"
+_ID_NAMESPACE = uuid.UUID("6f1c2a8e-3f53-5b3e-9d2a-8a1f0c9e4b71")
+#: A fixed date for feeds that have never had an entry, so their bytes are stable too.
+_EPOCH = datetime(2024, 1, 1, tzinfo=ALMATY)
+
+CATEGORY_BY_KIND = {"all": "/all", "ministry": "/ministry", "org": "/organisation",
+                    "topic": "/topic"}
+
+_LABELS: dict[str, dict[str, str]] = {
+    "en": {"all": "gov.kz: all news", "news": "news", "group_all": "All news",
+           "group_ministry": "Ministries and top-level bodies",
+           "group_org": "Organisations", "group_topic": "Topics", "source": "Source",
+           "all_sub": "Every news item feedsvc has collected from gov.kz sources",
+           "org_sub": "News of {name} and the bodies under it, from gov.kz",
+           "topic_sub": "gov.kz news about: {name}"},
+    "ru": {"all": "gov.kz: все новости", "news": "новости", "group_all": "Все новости",
+           "group_ministry": "Министерства и ведомства верхнего уровня",
+           "group_org": "Организации", "group_topic": "Темы", "source": "Источник",
+           "all_sub": "Все новости, собранные feedsvc с gov.kz",
+           "org_sub": "Новости: {name} и подведомственные организации (gov.kz)",
+           "topic_sub": "Новости gov.kz по теме: {name}"},
+    "kk": {"all": "gov.kz: барлық жаңалықтар", "news": "жаңалықтар",
+           "group_all": "Барлық жаңалықтар", "group_ministry": "Министрліктер",
+           "group_org": "Ұйымдар", "group_topic": "Тақырыптар", "source": "Дереккөз",
+           "all_sub": "feedsvc gov.kz-тен жинаған барлық жаңалықтар",
+           "org_sub": "{name}: жаңалықтар (gov.kz)",
+           "topic_sub": "gov.kz жаңалықтары, тақырып: {name}"},
+}
+
+
+def labels(lang: str) -> dict[str, str]:
+    return _LABELS.get(lang, _LABELS["en"])
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What every rendered file needs to know about where it is published."""
+
+    base_url: str  # ends with "/"
+    default_lang: str
+    registry: Registry
+    topic_names: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def topic_name(self, slug: str, lang: str) -> str:
+        names = self.topic_names.get(slug, {})
+        return names.get(lang) or names.get("en") or slug
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    ref: FeedRef
+    title: str
+    subtitle: str
+    path: str
+    self_url: str
+    html_url: str
+    author: str
+    author_uri: str | None
+
+    @property
+    def category(self) -> str:
+        return CATEGORY_BY_KIND[self.ref.kind]
+
+
+def govkz_org_page(slug: str, lang: str) -> str:
+    return f"https://www.gov.kz/memleket/entities/{slug}/press/news?lang={lang}"
+
+
+def feed_spec(ref: FeedRef, site: Site) -> FeedSpec:
+    """Title, links and author of a feed, in the feed's own language."""
+    lang = ref.lang
+    words = labels(lang)
+    path = ref.path(site.default_lang)
+    index_url = site.url("index.html")
+    if ref.kind == "all":
+        return FeedSpec(ref, words["all"], words["all_sub"], path, site.url(path),
+                        site.base_url, "gov.kz via feedsvc", site.base_url)
+    assert ref.slug is not None
+    if ref.kind == "topic":
+        name = site.topic_name(ref.slug, lang)
+        return FeedSpec(ref, f"gov.kz: {name}", words["topic_sub"].format(name=name), path,
+                        site.url(path), index_url, "gov.kz via feedsvc", site.base_url)
+    name = site.registry.name(ref.slug, lang)
+    page = govkz_org_page(ref.slug, lang)
+    return FeedSpec(ref, f"{name} — {words['news']}", words["org_sub"].format(name=name),
+                    path, site.url(path), page, name, page)
+
+
+def feed_id(ref: FeedRef) -> str:
+    return f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, 'feed:' + ref.key)}"
+
+
+def atom_id_for(key: str) -> str:
+    """The permanent Atom id of an item first known by identity ``key``."""
+    return f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, key)}"
+
+
+def feed_updated(entries: Sequence[StoredItem], fallback: datetime | None) -> datetime:
+    if entries:
+        return max(entry.updated for entry in entries)
+    return fallback or _EPOCH
+
+
+def render_atom(spec: FeedSpec, entries: Sequence[StoredItem], site: Site,
+                fallback_updated: datetime | None = None) -> bytes:
+    """An Atom 1.0 document (RFC 4287) for ``entries``, newest first as given."""
+    fg = FeedGenerator()
+    fg.id(feed_id(spec.ref))
+    fg.title(xml_safe(spec.title))
+    fg.subtitle(xml_safe(spec.subtitle))
+    fg.updated(feed_updated(entries, fallback_updated))
+    fg.link(href=spec.self_url, rel="self", type="application/atom+xml")
+    fg.link(href=spec.html_url, rel="alternate", type="text/html")
+    author = {"name": xml_safe(spec.author)}
+    if spec.author_uri:
+        author["uri"] = spec.author_uri
+    fg.author(author)
+    fg.generator("feedsvc", version=__version__, uri=PROJECT_URL)
+    fg.language(spec.ref.lang)
+    for stored in entries:
+        _add_entry(fg, stored, site, spec.ref.lang)
+    return fg.atom_str(pretty=True, encoding="UTF-8")
+
+
+def _add_entry(fg: FeedGenerator, stored: StoredItem, site: Site, lang: str) -> None:
+    item = stored.item
+    entry = fg.add_entry(order="append")
+    entry.id(stored.atom_id)
+    entry.title(xml_safe(item.title))
+    entry.updated(stored.updated)
+    if item.published is not None:
+        entry.published(item.published)
+    link = entry_link(stored)
+    if link:
+        entry.link(href=link, rel="alternate", type="text/html")
+    if item.image:
+        entry.link(href=item.image, rel="enclosure",
+                   type=mimetypes.guess_type(item.image)[0] or "image/jpeg")
+    entry.author(_entry_author(stored, site, lang))
+    for term, label, scheme in entry_categories(stored, site, lang):
+        entry.category(term=term, label=xml_safe(label), scheme=scheme)
+    entry.content(xml_safe(entry_html(stored, lang)), type="html")
+    summary = summarise(item.text) if item.paragraphs else ""
+    if summary:
+        entry.summary(xml_safe(summary))
+
+
+def entry_link(stored: StoredItem) -> str | None:
+    item = stored.item
+    if not item.url:
+        return None
+    if item.url.startswith("https://www.gov.kz/"):
+        return f"{item.url}?lang={item.url_lang or item.lang}"
+    return item.url
+
+
+def _entry_author(stored: StoredItem, site: Site, lang: str) -> dict[str, str]:
+    item = stored.item
+    if item.org:
+        return {"name": xml_safe(site.registry.name(item.org, lang)),
+                "uri": govkz_org_page(item.org, lang)}
+    if item.publication:
+        return {"name": xml_safe(item.publication)}
+    return {"name": "gov.kz"}
+
+
+def entry_categories(stored: StoredItem, site: Site, lang: str) -> list[tuple[str, str, str]]:
+    """(term, label, scheme) triples: organisation, its ministry, topics, sections, tags."""
+    item = stored.item
+    found: list[tuple[str, str, str]] = []
+    if item.org:
+        top = site.registry.top(item.org)
+        found.append((item.org, site.registry.name(item.org, lang), site.url("org/")))
+        if top != item.org:
+            found.append((top, site.registry.name(top, lang), site.url("ministry/")))
+    for topic in stored.topics:
+        found.append((topic, site.topic_name(topic, lang), site.url("topic/")))
+    for section in item.sections:
+        found.append((section, section, site.url("section/")))
+    for tag in item.categories:
+        found.append((tag, tag, "https://www.gov.kz/"))
+    return found
+
+
+def entry_html(stored: StoredItem, lang: str) -> str:
+    """The entry's full content as an HTML fragment (escaped text, or sanitised API markup)."""
+    item = stored.item
+    parts: list[str] = []
+    if item.image:
+        parts.append(f'<p><img src="{html.escape(item.image)}" alt=""/></p>')
+    if item.html:
+        parts.append(item.html)
+    else:
+        parts.extend(f"<p>{html.escape(paragraph)}</p>" for paragraph in item.paragraphs)
+    if item.attribution:
+        parts.append(f"<p><em>{html.escape(item.attribution)}</em></p>")
+    link = entry_link(stored)
+    if link:
+        label = labels(lang)["source"]
+        parts.append(f'<p>{label}: <a href="{html.escape(link)}">{html.escape(link)}</a></p>')
+    return "\n".join(parts) if parts else f"<p>{html.escape(item.title)}</p>"
+
+
+# --- OPML and the index page -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One published feed as the OPML and the index page show it."""
+
+    spec: FeedSpec
+    total: int
+    updated: datetime | None
+
+
+_GROUP_ORDER = ("all", "ministry", "org", "topic")
+
+
+def _groups(listings: Sequence[Listing]) -> list[tuple[str, list[Listing]]]:
+    grouped: dict[str, list[Listing]] = {kind: [] for kind in _GROUP_ORDER}
+    for listing in listings:
+        grouped[listing.spec.ref.kind].append(listing)
+    for members in grouped.values():
+        members.sort(key=lambda li: (li.spec.ref.lang, li.spec.title.casefold()))
+    return [(kind, members) for kind, members in grouped.items() if members]
+
+
+def render_opml(listings: Sequence[Listing], site: Site) -> bytes:
+    """OPML 2.0 subscription list: one outline per feed, grouped like folders in a reader."""
+    words = labels(site.default_lang)
+    root = etree.Element("opml", version="2.0")
+    head = etree.SubElement(root, "head")
+    etree.SubElement(head, "title").text = "feedsvc: gov.kz news feeds"
+    newest = max((li.updated for li in listings if li.updated), default=_EPOCH)
+    etree.SubElement(head, "dateModified").text = format_datetime(newest.astimezone(UTC),
+                                                                  usegmt=True)
+    body = etree.SubElement(root, "body")
+    for kind, members in _groups(listings):
+        group = etree.SubElement(body, "outline", text=words[f"group_{kind}"])
+        for listing in members:
+            spec = listing.spec
+            title = _with_language(spec.title, spec.ref.lang, site.default_lang)
+            etree.SubElement(group, "outline", type="rss",
+                             text=xml_safe(title), title=xml_safe(title),
+                             xmlUrl=spec.self_url, htmlUrl=spec.html_url,
+                             category=spec.category, language=spec.ref.lang)
+    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+
+
+def _with_language(title: str, lang: str, default_lang: str) -> str:
+    return title if lang == default_lang else f"{title} [{lang}]"
+
+
+def render_index(listings: Sequence[Listing], site: Site) -> bytes:
+    """A page a person can use: feeds grouped, counts, last update, subscribe links."""
+    words = labels(site.default_lang)
+    esc = html.escape
+    discovery = [li for li in listings if li.spec.ref.kind in ("all", "ministry")]
+    head_links = "\n".join(
+        f'  <link rel="alternate" type="application/atom+xml" '
+        f'title="{esc(_with_language(li.spec.title, li.spec.ref.lang, site.default_lang))}" '
+        f'href="{esc(li.spec.self_url)}">' for li in discovery)
+    sections = []
+    for kind, members in _groups(listings):
+        rows = "\n".join(_index_row(li, site) for li in members)
+        sections.append(
+            f'<section id="{kind}">\n<h2>{esc(words[f"group_{kind}"])} ({len(members)})</h2>\n'
+            f"<table>\n<thead><tr><th>Feed</th><th>Language</th><th>Items</th>"
+            f"<th>Last update</th><th>Subscribe</th></tr></thead>\n<tbody>\n{rows}\n"
+            f"</tbody>\n</table>\n</section>")
+    opml_url = esc(site.url("feeds.opml"))
+    page = f"""<!DOCTYPE html>
+<html lang="{esc(site.default_lang)}">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>feedsvc: gov.kz news feeds</title>
+{head_links}
+  <style>
+    body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem;
+           padding: 0 1rem; line-height: 1.4; }}
+    table {{ border-collapse: collapse; width: 100%; margin-bottom: 2rem; }}
+    th, td {{ text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #ddd; }}
+    td.num {{ text-align: right; }}
+    code {{ background: #f4f4f4; padding: 0 .2rem; }}
+  </style>
+</head>
+<body>
+<h1>gov.kz news feeds</h1>
+<p>Atom feeds of the news of Kazakhstan's government bodies, made by
+<a href="{PROJECT_URL}">feedsvc</a> {esc(__version__)}. Paste a feed's address into your
+feed reader, or import <a href="{opml_url}">all feeds as OPML</a>.</p>
+{chr(10).join(sections)}
+</body>
+</html>
+"""
+    return page.encode("utf-8")
+
+
+def _index_row(listing: Listing, site: Site) -> str:
+    esc = html.escape
+    spec = listing.spec
+    updated = listing.updated.astimezone(ALMATY).strftime("%Y-%m-%d %H:%M") \
+        if listing.updated else "—"
+    return (f'<tr><td><a href="{esc(spec.html_url)}">{esc(spec.title)}</a></td>'
+            f"<td>{esc(spec.ref.lang)}</td><td class=\"num\">{listing.total}</td>"
+            f"<td>{esc(updated)}</td>"
+            f'<td><a href="{esc(spec.self_url)}"><code>{esc(spec.path)}</code></a></td></tr>')

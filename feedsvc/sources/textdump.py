@@ -1,0 +1,397 @@
+"""Text dumps of news (the format of ``seeds/``): bytes in, Items out.
+
+The format, as found in the wild::
+
+    Enbekshi QazaQ                      <- publication name (header)
+    News More                           <- section label (header), "More" is a link word
+    TITLE OF THE STORY 14.02.2026       <- a title line ends with the publication date
+    Body line. Sentences.Often glued.Source : https://www.gov.kz/memleket/entities/mfa/...
+    Another title 14.02.2026
+    Source : https://www.gov.kz/...     <- an item with only a trailer
+
+:func:`decode_dump` turns bytes into text (BOM, UTF-16, legacy Cyrillic code pages, control
+characters); :func:`parse_dump` turns text into Items; :class:`TextDumpFile` is the Source that
+reads a file only when it changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import SourceFileError
+from ..model import ALMATY, Item, Origin
+from ..text import guess_language, parse_govkz_url, strip_controls
+from . import SourceContext, SourceResult
+
+TEXT_SUFFIXES = (".txt", ".text")
+
+_TITLE = re.compile(r"^(?P<title>.*?\w.*?)[\s\u00a0]+(?P<date>(?P<d>\d{1,2})\.(?P<m>\d{1,2})\."
+                    r"(?P<y>\d{4}))$")
+_MAX_TITLE = 400
+_TRAILER = re.compile(
+    r"(?:(?<=[\s.!?»”\")])|^)(?:Source|Sources|Источник|Дереккөз|Дерек\s+көзі)"
+    r"[\s\u00a0]*:[\s\u00a0]*(?P<url>https?://\S+?)[\s\u00a0]*$",
+    re.IGNORECASE,
+)
+_ATTRIBUTION = re.compile(r"[\s\u00a0]*[“\"«](?P<name>[^“”\"«».!?]{2,60})[”\"»][\s\u00a0]*$")
+_HEADER = re.compile(r"^[^\W\d_][\w&'’ \-]{0,40}$")
+_MORE_WORDS = ("More", "Ещё", "Еще", "Подробнее", "Толығырақ", "Барлығы")
+_UPPER = "A-ZА-ЯЁӘІҢҒҮҰҚӨҺ"
+_LOWER = "a-zа-яёәіңғүұқөһ"
+# A sentence end glued to the next sentence: "Kazakhstan.The", "citizens”.During", "taxpayers!The".
+_GLUED = re.compile(rf"(?<=[{_LOWER}0-9%)”\"»])([.!?])(?=[“\"«]?[{_UPPER}])")
+# Words that end in a full stop without ending a sentence: never split after them.
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st jr sr no nos vs etc inc ltd co gen col lt sgt hon rev dept approx "
+    "г гг ул им обл тел акад проф т д р-н пр".split()
+)
+_YEARS = range(1990, 2101)
+
+
+@dataclass(slots=True)
+class ParsedDump:
+    items: list[Item] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def decode_dump(data: bytes, source: str) -> tuple[str, list[str]]:
+    """Text of a dump file, and warnings about what had to be repaired.
+
+    Raises :class:`SourceFileError` for empty, binary and undecodable files.
+    """
+    if not data.strip():
+        raise SourceFileError(source, "empty file (no text at all)")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), ["file is UTF-16; decoded it"]
+        except UnicodeDecodeError as exc:
+            raise SourceFileError(source, f"broken UTF-16: {exc.reason}") from exc
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise SourceFileError(source, f"binary file, not text (NUL byte at offset {nul})")
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        legacy = _decode_legacy_cyrillic(data)
+        if legacy is not None:
+            text, encoding = legacy
+            return text, [f"file is not UTF-8; decoded it as {encoding} (legacy Cyrillic)"]
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SourceFileError(
+            source, f"not UTF-8 (invalid byte 0x{data[exc.start]:02x} at offset {exc.start}, "
+            f"line {line}) and not a recognisable legacy Cyrillic encoding; save it as UTF-8"
+        ) from exc
+
+
+def _decode_legacy_cyrillic(data: bytes) -> tuple[str, str] | None:
+    """Decode cp1251/KOI8-R/cp866 when the result is unmistakably Cyrillic prose.
+
+    charset-normalizer proposes the encoding; we accept it only if most letters come out Cyrillic
+    and common Russian/Kazakh vowels dominate, so Latin-1 noise is never passed off as text.
+    """
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=["cp1251", "koi8_r", "cp866", "mac_cyrillic"]).best()
+    if best is None:
+        return None
+    text = str(best)
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) < 20:
+        return None
+    cyrillic = sum(1 for c in letters if "\u0400" <= c <= "\u04ff")
+    vowels = sum(1 for c in letters if c in "оеаиОЕАИ")
+    if cyrillic / len(letters) < 0.6 or vowels / max(cyrillic, 1) < 0.2:
+        return None
+    return text, best.encoding
+
+
+def parse_dump(text: str, source: str) -> ParsedDump:
+    """Items of a dump, in file order, with their section labels; warnings name the line."""
+    lines = re.split(r"\r\n|\r|\n", text)
+    result = ParsedDump()
+    cleaned: list[str] = []
+    for number, raw in enumerate(lines, start=1):
+        line, removed = strip_controls(raw)
+        if removed:
+            result.warnings.append(f"{source}:{number}: removed {removed} control character(s)")
+        cleaned.append(line.strip().strip("\u00a0").strip())
+    _Walker(cleaned, source, result).walk()
+    return result
+
+
+class _Walker:
+    """One pass over the lines: headers set the section, title lines open items."""
+
+    def __init__(self, lines: list[str], source: str, result: ParsedDump) -> None:
+        self.lines = lines
+        self.source = source
+        self.result = result
+        self.section: str | None = None
+        self.publication: str | None = None
+        self.seen_item = False
+
+    def walk(self) -> None:
+        index = 0
+        orphan: list[int] = []
+        while index < len(self.lines):
+            line = self.lines[index]
+            if not line:
+                index += 1
+            elif self.is_header(index):
+                self.take_header(index)
+                index += 1
+            elif _title_match(line):
+                self.report_orphans(orphan)
+                orphan = []
+                index = self.take_item(index)
+            else:
+                orphan.append(index + 1)
+                index += 1
+        self.report_orphans(orphan)
+        if not self.result.items and not self.result.warnings:
+            self.result.warnings.append(
+                f"{self.source}: no news items found (an item starts with a title line ending "
+                "in DD.MM.YYYY)")
+
+    def report_orphans(self, numbers: list[int]) -> None:
+        if numbers:
+            where = f"{numbers[0]}" if len(numbers) == 1 else f"{numbers[0]}-{numbers[-1]}"
+            self.result.warnings.append(
+                f"{self.source}:{where}: {len(numbers)} line(s) of text before any title line; "
+                "not part of an item, skipped")
+
+    def next_nonblank(self, index: int) -> int | None:
+        for later in range(index + 1, len(self.lines)):
+            if self.lines[later]:
+                return later
+        return None
+
+    def is_header(self, index: int) -> bool:
+        """Short label lines ("News More", "World") directly before a title or another label."""
+        line = self.lines[index]
+        if not _looks_like_label(line):
+            return False
+        following = self.next_nonblank(index)
+        if following is None:
+            return not self.seen_item
+        nxt = self.lines[following]
+        return bool(_title_match(nxt)) or (_looks_like_label(nxt) and self.is_header(following))
+
+    def take_header(self, index: int) -> None:
+        label = self.lines[index]
+        following = self.next_nonblank(index)
+        at_top = not self.seen_item and self.section is None and self.publication is None
+        if at_top and following is not None and _looks_like_label(self.lines[following]) \
+                and not label.endswith(_MORE_WORDS):
+            self.publication = label
+            return
+        for word in _MORE_WORDS:
+            if label.endswith(" " + word):
+                label = label[: -len(word) - 1].rstrip()
+                break
+        self.section = label
+
+    def take_item(self, index: int) -> int:
+        title_line = self.lines[index]
+        end = index + 1
+        while end < len(self.lines) and not (
+            self.lines[end] and (_title_match(self.lines[end]) or self.is_header(end))
+        ):
+            end += 1
+        body = self.lines[index + 1 : end]
+        self.seen_item = True
+        item = build_item(title_line, body, Origin(self.source, index + 1), self.section,
+                          self.publication, self.result.warnings)
+        self.result.items.append(item)
+        return end
+
+
+def _title_match(line: str) -> re.Match[str] | None:
+    if len(line) > _MAX_TITLE + 11:
+        return None
+    match = _TITLE.match(line)
+    if match and _TRAILER.search(match.group("title")):
+        return None
+    return match
+
+
+def _looks_like_label(line: str) -> bool:
+    return bool(_HEADER.match(line)) and len(line.split()) <= 4 and line[0].isupper()
+
+
+def build_item(title_line: str, body_lines: list[str], origin: Origin, section: str | None,
+               publication: str | None, warnings: list[str]) -> Item:
+    """One Item from its title line and body lines (pure apart from appending warnings)."""
+    match = _title_match(title_line)
+    assert match is not None
+    title = " ".join(match.group("title").split())
+    published = _parse_date(match)
+    if published is None:
+        warnings.append(f"{origin}: impossible date {match.group('date')}; item kept without a "
+                        "publication date")
+    paragraphs = [line for line in body_lines if line]
+    paragraphs, url = _take_trailer(paragraphs)
+    paragraphs, attribution = _take_attribution(paragraphs)
+    paragraphs = _drop_repeated_title(paragraphs, title)
+    paragraphs = [part for para in paragraphs for part in split_glued(para)]
+    link = parse_govkz_url(url) if url else None
+    text_for_lang = title + " " + " ".join(paragraphs[:3])
+    return Item(
+        title=title,
+        published=published,
+        origin=origin,
+        paragraphs=tuple(paragraphs),
+        lang=guess_language(text_for_lang),
+        url=(link.canonical if link and link.canonical else url),
+        url_lang=link.lang if link else None,
+        org=link.slug if link else None,
+        news_id=link.news_id if link else None,
+        sections=(section,) if section else (),
+        attribution=attribution,
+        publication=publication,
+        raw_date=match.group("date"),
+    )
+
+
+def _parse_date(match: re.Match[str]) -> datetime | None:
+    day, month, year = int(match.group("d")), int(match.group("m")), int(match.group("y"))
+    if year not in _YEARS:
+        return None
+    try:
+        return datetime(year, month, day, tzinfo=ALMATY)
+    except ValueError:
+        return None
+
+
+def _take_trailer(paragraphs: list[str]) -> tuple[list[str], str | None]:
+    """Remove a ``Source : URL`` trailer from the end of the body, wherever it is glued."""
+    if not paragraphs:
+        return paragraphs, None
+    found = _TRAILER.search(paragraphs[-1])
+    if not found:
+        return paragraphs, None
+    rest = paragraphs[-1][: found.start()].rstrip(" \u00a0")
+    kept = paragraphs[:-1] + ([rest] if rest else [])
+    return kept, found.group("url").rstrip(".,;)")
+
+
+def _take_attribution(paragraphs: list[str]) -> tuple[list[str], str | None]:
+    """A closing credit in quotes (“Shymkent View”) after the last sentence."""
+    if not paragraphs:
+        return paragraphs, None
+    last = paragraphs[-1]
+    found = _ATTRIBUTION.search(last)
+    if not found or len(found.group("name").split()) > 6:
+        return paragraphs, None
+    before = last[: found.start()].rstrip()
+    if before and before[-1] not in ".!?»”\"":
+        return paragraphs, None
+    name = found.group("name").strip()
+    if not name[:1].isupper():
+        return paragraphs, None
+    kept = paragraphs[:-1] + ([before] if before else [])
+    return kept, name
+
+
+def _drop_repeated_title(paragraphs: list[str], title: str) -> list[str]:
+    """Some dumps start the body with the title again, glued: "...Healthcare SectorOn 2 Feb"."""
+    if not paragraphs:
+        return paragraphs
+    first = paragraphs[0]
+    if first.casefold().startswith(title.casefold()) and len(first) > len(title):
+        rest = first[len(title):].lstrip()
+        if rest[:1].isupper() or rest[:1].isdigit():
+            return [rest, *paragraphs[1:]]
+    elif first.casefold() == title.casefold():
+        return paragraphs[1:]
+    return paragraphs
+
+
+def split_glued(paragraph: str) -> list[str]:
+    """Split "sentence.Sentence" joins into paragraphs, leaving abbreviations and URLs alone.
+
+    "U.K. Tomanov", "A. Mynbayev", "No. 183", "1.5" and "www.enpf.kz" are never split: the rule
+    needs a lower-case letter, digit or closing quote before the stop and an upper-case letter
+    right after it, and the word before the stop must not be a known abbreviation or part of a URL.
+    """
+    cuts: list[int] = []
+    for found in _GLUED.finditer(paragraph):
+        stop = found.start(1)
+        token_start = max(paragraph.rfind(" ", 0, stop), paragraph.rfind("\u00a0", 0, stop)) + 1
+        token = paragraph[token_start:stop]
+        if "://" in token or token.lower().startswith("www") or "@" in token:
+            continue
+        word = re.split(r"[^\w-]", token)[-1].lower() if token else ""
+        if word in _ABBREVIATIONS or len(word) == 1:
+            continue
+        cuts.append(stop + 1)
+    if not cuts:
+        return [paragraph]
+    parts = []
+    start = 0
+    for cut in cuts:
+        parts.append(paragraph[start:cut].strip())
+        start = cut
+    parts.append(paragraph[start:].strip())
+    return [part for part in parts if part]
+
+
+class TextDumpFile:
+    """A text-dump file as a Source: re-read only when its size, mtime or content changed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def read(self, context: SourceContext) -> SourceResult:
+        previous = context.previous_state() or {}
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            raise SourceFileError(self.name, "no such file") from None
+        except OSError as exc:
+            raise SourceFileError(self.name, f"cannot read: {exc.strerror}") from exc
+        if not self.path.is_file():
+            raise SourceFileError(self.name, "not a regular file")
+        fingerprint: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        if all(previous.get(key) == value for key, value in fingerprint.items()):
+            return SourceResult(state=previous, unchanged=True)
+        data = self._read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        state = {**fingerprint, "sha256": digest}
+        if previous.get("sha256") == digest:
+            return SourceResult(state=state, unchanged=True)  # touched, not changed
+        text, warnings = decode_dump(data, self.name)
+        parsed = parse_dump(text, self.name)
+        return SourceResult(items=parsed.items, warnings=[
+            *(f"{self.name}: {w}" for w in warnings), *parsed.warnings], state=state,
+            stats={"bytes": len(data), "items": len(parsed.items)})
+
+    def _read_bytes(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except PermissionError:
+            raise SourceFileError(self.name, "permission denied") from None
+        except IsADirectoryError:
+            raise SourceFileError(self.name, "is a directory") from None
+        except OSError as exc:
+            raise SourceFileError(self.name, f"cannot read: {exc.strerror or exc}") from exc
+
+
+def files_in(location: Path) -> list[Path]:
+    """The dump files a ``--source`` names: the file itself, or a directory's text files."""
+    if location.is_dir():
+        return sorted(
+            path for path in location.iterdir()
+            if path.is_file() and not path.name.startswith(".")
+            and path.suffix.lower() in TEXT_SUFFIXES
+        )
+    return [location]

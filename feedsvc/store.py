@@ -1,0 +1,403 @@
+"""SQLite storage: items, their identities and sightings, feed memberships, source state.
+
+The only module that speaks SQL. Identities are Atom ids (``urn:uuid:...``); every table refers
+to items by them, so nothing depends on row ids. Schema changes are numbered steps under
+``PRAGMA user_version``, each applied in one transaction; a database newer than this code is
+refused rather than damaged.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+from .model import Item, StoredItem
+from .registry import Organisation
+
+_MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE items (
+        atom_id TEXT PRIMARY KEY,
+        lang TEXT NOT NULL,
+        news_id INTEGER,
+        org TEXT,
+        published TEXT,
+        updated TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        topics TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE TABLE item_keys (
+        key TEXT PRIMARY KEY,
+        atom_id TEXT NOT NULL REFERENCES items(atom_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE sightings (
+        atom_id TEXT NOT NULL REFERENCES items(atom_id),
+        source TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        seen TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX sightings_item_source ON sightings(atom_id, source);
+    CREATE TABLE feed_members (
+        feed TEXT NOT NULL,
+        atom_id TEXT NOT NULL REFERENCES items(atom_id),
+        sort_key TEXT NOT NULL,
+        PRIMARY KEY (feed, atom_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX feed_members_order ON feed_members(feed, sort_key);
+    CREATE INDEX feed_members_item ON feed_members(atom_id);
+    CREATE TABLE feeds (
+        feed TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        path TEXT NOT NULL,
+        total INTEGER NOT NULL,
+        updated TEXT,
+        sha256 TEXT NOT NULL
+    );
+    CREATE TABLE sources (
+        name TEXT PRIMARY KEY,
+        state TEXT,
+        last_success TEXT,
+        last_failure TEXT,
+        last_error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        items INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE organisations (
+        slug TEXT PRIMARY KEY,
+        kind TEXT,
+        parent TEXT,
+        name_en TEXT,
+        name_ru TEXT,
+        name_kk TEXT,
+        fetched TEXT NOT NULL
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    """What the ingest decider needs to know about a stored item."""
+
+    atom_id: str
+    news_id: int | None
+    content_hash: str
+    updated: datetime
+    first_seen: datetime
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemWrite:
+    item: Item
+    atom_id: str
+    updated: datetime
+    first_seen: datetime
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    name: str
+    last_success: datetime | None
+    last_failure: datetime | None
+    last_error: str | None
+    failures: int
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRecord:
+    feed: str
+    title: str
+    path: str
+    total: int
+    updated: datetime | None
+    sha256: str
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class Store:
+    """One SQLite file. Not thread-safe: the pipeline serialises access to it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                      timeout=10)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(str(path), f"cannot open the store: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(str(path), f"cannot create the store: {exc.strerror}") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(str(self.path), f"made by a newer feedsvc (schema {version}, this "
+                             f"version knows up to {SCHEMA_VERSION}); upgrade feedsvc")
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _split_sql(_MIGRATIONS[number]):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+                problems = self.db.execute("PRAGMA foreign_key_check").fetchall()
+                if problems:
+                    raise StoreError(str(self.path), f"migration {number + 1} broke references")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- meta -----------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # --- sources --------------------------------------------------------------------------
+
+    def source_state(self, name: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT state FROM sources WHERE name = ?", (name,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
+
+    def record_success(self, name: str, state: dict[str, Any] | None, now: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO sources(name, state, last_success, failures) VALUES (?, ?, ?, 0) "
+            "ON CONFLICT(name) DO UPDATE SET state = excluded.state, "
+            "last_success = excluded.last_success, failures = 0",
+            (name, json.dumps(state, sort_keys=True) if state is not None else None,
+             now.isoformat()),
+        )
+
+    def record_failure(self, name: str, error: str, now: datetime,
+                       state: dict[str, Any] | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO sources(name, last_failure, last_error, failures, state) "
+            "VALUES (?, ?, ?, 1, ?) ON CONFLICT(name) DO UPDATE SET "
+            "last_failure = excluded.last_failure, last_error = excluded.last_error, "
+            "failures = sources.failures + 1, state = COALESCE(excluded.state, sources.state)",
+            (name, now.isoformat(), error,
+             json.dumps(state, sort_keys=True) if state is not None else None),
+        )
+
+    def count_source_items(self, name: str) -> None:
+        self.db.execute(
+            "UPDATE sources SET items = (SELECT COUNT(*) FROM sightings WHERE source = ?) "
+            "WHERE name = ?", (name, name))
+
+    def source_health(self) -> list[SourceHealth]:
+        rows = self.db.execute(
+            "SELECT name, last_success, last_failure, last_error, failures, items FROM sources "
+            "ORDER BY name").fetchall()
+        return [SourceHealth(name, _dt(ok), _dt(bad), error, failures, items)
+                for name, ok, bad, error, failures, items in rows]
+
+    # --- items ----------------------------------------------------------------------------
+
+    def lookup_keys(self, keys: Iterable[str]) -> dict[str, str]:
+        """Identity key -> Atom id, for the keys that are known."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(set(keys))):
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(
+                f"SELECT key, atom_id FROM item_keys WHERE key IN ({marks})", chunk))
+        return found
+
+    def item_rows(self, atom_ids: Iterable[str]) -> dict[str, ItemRow]:
+        rows: dict[str, ItemRow] = {}
+        for chunk in _chunks(list(set(atom_ids))):
+            marks = ",".join("?" * len(chunk))
+            for atom_id, news_id, content_hash, updated, first_seen, topics in self.db.execute(
+                    "SELECT atom_id, news_id, content_hash, updated, first_seen, topics "
+                    f"FROM items WHERE atom_id IN ({marks})", chunk):
+                rows[atom_id] = ItemRow(atom_id, news_id, content_hash,
+                                        datetime.fromisoformat(updated),
+                                        datetime.fromisoformat(first_seen),
+                                        tuple(json.loads(topics)))
+        return rows
+
+    def sightings(self, atom_ids: Iterable[str]) -> dict[str, dict[str, tuple[str, Item]]]:
+        """Atom id -> source -> (content hash, item) for every stored sighting."""
+        found: dict[str, dict[str, tuple[str, Item]]] = {}
+        for chunk in _chunks(list(set(atom_ids))):
+            marks = ",".join("?" * len(chunk))
+            for atom_id, source, content_hash, payload in self.db.execute(
+                    "SELECT atom_id, source, content_hash, payload FROM sightings "
+                    f"WHERE atom_id IN ({marks})", chunk):
+                found.setdefault(atom_id, {})[source] = (content_hash, Item.from_json(payload))
+        return found
+
+    def memberships(self, atom_ids: Iterable[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for chunk in _chunks(list(set(atom_ids))):
+            marks = ",".join("?" * len(chunk))
+            for atom_id, feed in self.db.execute(
+                    f"SELECT atom_id, feed FROM feed_members WHERE atom_id IN ({marks})", chunk):
+                found.setdefault(atom_id, set()).add(feed)
+        return found
+
+    def write_items(self, writes: Sequence[ItemWrite]) -> None:
+        self.db.executemany(
+            "INSERT INTO items(atom_id, lang, news_id, org, published, updated, first_seen, "
+            "content_hash, payload, topics) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(atom_id) DO UPDATE SET lang=excluded.lang, news_id=excluded.news_id, "
+            "org=excluded.org, published=excluded.published, updated=excluded.updated, "
+            "content_hash=excluded.content_hash, payload=excluded.payload, "
+            "topics=excluded.topics",
+            [(w.atom_id, w.item.lang, w.item.news_id, w.item.org,
+              w.item.published.isoformat() if w.item.published else None,
+              w.updated.isoformat(), w.first_seen.isoformat(), w.item.content_hash(),
+              w.item.to_json(), json.dumps(list(w.topics))) for w in writes],
+        )
+
+    def write_sightings(self, rows: Sequence[tuple[str, str, Item]], now: datetime) -> None:
+        """(atom id, source, item) triples; replaces what that source said before."""
+        self.db.executemany(
+            "INSERT INTO sightings(atom_id, source, content_hash, payload, seen) "
+            "VALUES (?,?,?,?,?) ON CONFLICT(atom_id, source) DO UPDATE SET "
+            "content_hash=excluded.content_hash, payload=excluded.payload, seen=excluded.seen",
+            [(atom_id, source, item.content_hash(), item.to_json(), now.isoformat())
+             for atom_id, source, item in rows],
+        )
+
+    def write_keys(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO item_keys(key, atom_id) VALUES (?, ?)",
+                            list(pairs))
+
+    def set_memberships(self, atom_id_feeds: Sequence[tuple[str, set[str], str]]) -> None:
+        """(atom id, feeds, sort key): the item is in exactly these feeds afterwards."""
+        self.db.executemany("DELETE FROM feed_members WHERE atom_id = ?",
+                            [(atom_id,) for atom_id, _, _ in atom_id_feeds])
+        self.db.executemany(
+            "INSERT INTO feed_members(feed, atom_id, sort_key) VALUES (?, ?, ?)",
+            [(feed, atom_id, sort_key) for atom_id, feeds, sort_key in atom_id_feeds
+             for feed in feeds],
+        )
+
+    def iter_items(self, batch: int = 2000) -> Iterator[list[tuple[str, Item, tuple[str, ...]]]]:
+        """Every stored item, in batches: (atom id, merged item, topics)."""
+        cursor = self.db.execute("SELECT atom_id, payload, topics FROM items ORDER BY atom_id")
+        while rows := cursor.fetchmany(batch):
+            yield [(a, Item.from_json(p), tuple(json.loads(t))) for a, p, t in rows]
+
+    def update_topics(self, pairs: Sequence[tuple[str, tuple[str, ...]]]) -> None:
+        self.db.executemany("UPDATE items SET topics = ? WHERE atom_id = ?",
+                            [(json.dumps(list(t)), a) for a, t in pairs])
+
+    def count_items(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def find_item(self, key_or_id: str) -> StoredItem | None:
+        atom_id = key_or_id
+        row = self.db.execute("SELECT atom_id FROM item_keys WHERE key = ?",
+                              (key_or_id,)).fetchone()
+        if row:
+            atom_id = row[0]
+        found = self.db.execute(
+            "SELECT atom_id, payload, updated, first_seen, topics FROM items WHERE atom_id = ?",
+            (atom_id,)).fetchone()
+        return _stored(found) if found else None
+
+    # --- feeds ----------------------------------------------------------------------------
+
+    def feed_entries(self, feed: str, limit: int) -> list[StoredItem]:
+        rows = self.db.execute(
+            "SELECT i.atom_id, i.payload, i.updated, i.first_seen, i.topics "
+            "FROM feed_members m JOIN items i ON i.atom_id = m.atom_id "
+            "WHERE m.feed = ? ORDER BY m.sort_key DESC LIMIT ?", (feed, limit)).fetchall()
+        return [_stored(row) for row in rows]
+
+    def feed_total(self, feed: str) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM feed_members WHERE feed = ?",
+                                   (feed,)).fetchone()[0])
+
+    def all_member_feeds(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT DISTINCT feed FROM feed_members")}
+
+    def feed_records(self) -> dict[str, FeedRecord]:
+        return {row[0]: FeedRecord(row[0], row[1], row[2], row[3], _dt(row[4]), row[5])
+                for row in self.db.execute(
+                    "SELECT feed, title, path, total, updated, sha256 FROM feeds")}
+
+    def save_feed_records(self, records: Sequence[FeedRecord]) -> None:
+        self.db.executemany(
+            "INSERT INTO feeds(feed, title, path, total, updated, sha256) VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT(feed) DO UPDATE SET title=excluded.title, path=excluded.path, "
+            "total=excluded.total, updated=excluded.updated, sha256=excluded.sha256",
+            [(r.feed, r.title, r.path, r.total, r.updated.isoformat() if r.updated else None,
+              r.sha256) for r in records],
+        )
+
+    # --- organisations fetched live -----------------------------------------------------
+
+    def live_organisations(self) -> list[Organisation]:
+        rows = self.db.execute(
+            "SELECT slug, kind, parent, name_en, name_ru, name_kk FROM organisations")
+        return [Organisation(slug, kind or "other", parent or None,
+                             {lang: name for lang, name in
+                              (("en", en), ("ru", ru), ("kk", kk)) if name})
+                for slug, kind, parent, en, ru, kk in rows]
+
+    def save_organisations(self, organisations: Sequence[Organisation], now: datetime) -> None:
+        self.db.executemany(
+            "INSERT INTO organisations(slug, kind, parent, name_en, name_ru, name_kk, fetched) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT(slug) DO UPDATE SET "
+            "kind=COALESCE(excluded.kind, organisations.kind), "
+            "parent=COALESCE(excluded.parent, organisations.parent), "
+            "name_en=COALESCE(excluded.name_en, organisations.name_en), "
+            "name_ru=COALESCE(excluded.name_ru, organisations.name_ru), "
+            "name_kk=COALESCE(excluded.name_kk, organisations.name_kk), "
+            "fetched=excluded.fetched",
+            [(o.slug, o.kind if o.kind != "other" else None, o.parent, o.names.get("en"),
+              o.names.get("ru"), o.names.get("kk"), now.isoformat()) for o in organisations],
+        )
+
+
+def _stored(row: tuple[str, str, str, str, str]) -> StoredItem:
+    atom_id, payload, updated, first_seen, topics = row
+    return StoredItem(Item.from_json(payload), atom_id, datetime.fromisoformat(updated),
+                      datetime.fromisoformat(first_seen), tuple(json.loads(topics)))
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+def _split_sql(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
