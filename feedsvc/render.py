@@ -218,9 +218,10 @@ def entry_html(stored: StoredItem, lang: str) -> str:
     if item.html:
         parts.append(item.html)
     else:
-        parts.extend(f"<p>{html.escape(paragraph)}</p>" for paragraph in item.paragraphs)
+        parts.extend(f"<p>{html.escape(paragraph, quote=False)}</p>"
+                     for paragraph in item.paragraphs)
     if item.attribution:
-        parts.append(f"<p><em>{html.escape(item.attribution)}</em></p>")
+        parts.append(f"<p><em>{html.escape(item.attribution, quote=False)}</em></p>")
     link = entry_link(stored)
     if link:
         label = labels(lang)["source"]

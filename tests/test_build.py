@@ -1,0 +1,318 @@
+"""A whole one-shot build on real files, a real SQLite store and feeds read back by feedparser."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from support import BASE, SEEDS, Site, entry_ids
+
+MFA_EMBASSIES = {"mfa-almaty", "mfa-brussels", "mfa-kuveyt", "mfa-amman", "mfa-bucharest"}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    return Site(tmp_path)
+
+
+@pytest.fixture
+def seeded(site: Site) -> Site:
+    site.copy_seeds()
+    report = site.build()
+    assert report.ok
+    return site
+
+
+def story(title: str, body: str = "Body.", link: str | None = None, day: str = "01.03.2026"
+          ) -> str:
+    trailer = f"Source : {link}\n" if link else ""
+    return f"{title} {day}\n{body}\n{trailer}"
+
+
+def link(slug: str, news_id: int, lang: str = "kk") -> str:
+    return f"https://www.gov.kz/memleket/entities/{slug}/press/news/details/{news_id}?lang={lang}"
+
+
+def test_seeds_give_25_distinct_items_in_all_atom(seeded: Site) -> None:
+    feed = seeded.feed("all.atom")
+    assert len(feed.entries) == 25
+    assert len(set(entry_ids(feed))) == 25
+    assert feed.feed.language == "en" if "language" in feed.feed else True
+
+
+def test_duplicate_story_is_one_entry_with_every_section(seeded: Site) -> None:
+    feed = seeded.feed("all.atom")
+    shymkent = [e for e in feed.entries if e.title.startswith("CONSTITUTIONAL REFORM DRAFT")]
+    assert len(shymkent) == 1
+    terms = {tag.term for tag in shymkent[0].tags}
+    assert {"News", "Society"} <= terms
+    # The copy that kept its quotes wins over the one that lost them.
+    assert '"E-petition"' in shymkent[0].content[0].value
+
+
+def test_embassies_roll_up_into_the_foreign_ministry_feed(seeded: Site) -> None:
+    feed = seeded.feed("ministry/mfa.atom")
+    orgs = {tag.term for entry in feed.entries for tag in entry.tags
+            if tag.scheme == BASE + "org/"}
+    assert MFA_EMBASSIES | {"mfa"} == orgs
+    assert len(feed.entries) == 7
+
+
+def test_tax_department_is_in_its_committee_and_ministry_feeds(seeded: Site) -> None:
+    committee = seeded.feed("org/kgd.atom")
+    ministry = seeded.feed("ministry/minfin.atom")
+    own = seeded.feed("org/kgd-mangistau.atom")
+    titles = {e.title for e in own.entries}
+    assert titles and titles <= {e.title for e in committee.entries}
+    assert titles <= {e.title for e in ministry.entries}
+    assert len(committee.entries) == 2  # kgd-mangistau and kgd-zhetysu
+
+
+def test_every_organisation_with_items_has_its_feed(seeded: Site) -> None:
+    org_feeds = {p.stem for p in (seeded.out / "org").glob("*.atom")}
+    ministry_feeds = {p.stem for p in (seeded.out / "ministry").glob("*.atom")}
+    assert MFA_EMBASSIES <= org_feeds
+    assert {"kgd", "kgd-mangistau", "kgd-zhetysu", "kyzylorda-karmakshy",
+            "kostanai-mendykarin-audany-akimat"} <= org_feeds
+    assert {"mfa", "minfin", "mod", "mps", "almobl", "kazaid", "kyzylorda",
+            "kostanay"} == ministry_feeds
+
+
+def test_items_without_organisation_are_only_in_all_atom(seeded: Site) -> None:
+    all_titles = {e.title for e in seeded.feed("all.atom").entries}
+    in_other = set()
+    for path in seeded.out.rglob("*.atom"):
+        if path.name != "all.atom":
+            in_other |= {e.title for e in seeded.feed(str(path.relative_to(seeded.out))).entries}
+    assert len(all_titles - in_other) == 10
+
+
+def test_unknown_slug_gets_a_sensible_feed_under_its_prefix_parent(site: Site) -> None:
+    site.add("a.txt", story("New mission opens", link=link("mfa-newcity", 3000001)))
+    site.build()
+    feed = site.feed("org/mfa-newcity.atom")
+    assert feed.feed.title.startswith("Ministry of Foreign Affairs of the Republic of "
+                                      "Kazakhstan: Newcity")
+    assert [e.title for e in site.feed("ministry/mfa.atom").entries] == ["New mission opens"]
+
+
+def test_feed_has_the_required_atom_metadata(seeded: Site) -> None:
+    feed = seeded.feed("org/mfa-brussels.atom")
+    meta = feed.feed
+    assert meta.id.startswith("urn:uuid:")
+    assert meta.title and meta.updated and meta.author
+    rels = {link.rel: link.href for link in meta.links}
+    assert rels["self"] == BASE + "org/mfa-brussels.atom"
+    assert rels["alternate"].startswith("https://www.gov.kz/memleket/entities/mfa-brussels")
+    assert meta.generator == "feedsvc"
+    entry = feed.entries[0]
+    assert entry.link == link("mfa-brussels", 1157092)
+    assert entry.published == "2026-02-09T00:00:00+05:00"
+    assert entry.updated and entry.summary and entry.content[0].type == "text/html"
+    assert entry.author.startswith("Kazakhstan's foreign mission in Brussels")
+
+
+def test_feed_declares_its_language(seeded: Site) -> None:
+    root = etree.parse(str(seeded.out / "all.atom")).getroot()
+    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
+
+
+def test_entries_are_newest_first(seeded: Site) -> None:
+    published = [e.published for e in seeded.feed("all.atom").entries]
+    assert published == sorted(published, reverse=True)
+
+
+def test_entry_cap_limits_each_feed(site: Site) -> None:
+    site.copy_seeds()
+    site.build(entry_cap=3)
+    assert len(site.feed("all.atom").entries) == 3
+    assert len(site.feed("ministry/mfa.atom").entries) == 3
+
+
+def test_ids_are_stable_across_runs_stores_and_file_order(site: Site, tmp_path: Path) -> None:
+    site.copy_seeds()
+    site.build()
+    first = sorted(entry_ids(site.feed("all.atom")))
+    # A fresh store, the files renamed so they are read in the opposite order.
+    other = Site(tmp_path / "second")
+    other.src.mkdir(parents=True)
+    for index, seed in enumerate(sorted(SEEDS.glob("*.txt"), reverse=True)):
+        (other.src / f"{index}-{seed.name}").write_bytes(seed.read_bytes())
+    other.build()
+    assert sorted(entry_ids(other.feed("all.atom"))) == first
+    assert (other.out / "all.atom").read_bytes() == (site.out / "all.atom").read_bytes()
+
+
+def test_rerun_on_unchanged_input_changes_no_byte_and_no_mtime(seeded: Site) -> None:
+    before = seeded.snapshot()
+    seeded.clock.advance(hours=1)
+    report = seeded.build()
+    assert seeded.snapshot() == before
+    assert report.publish.written == []
+
+
+def test_touched_but_identical_file_rewrites_nothing(seeded: Site) -> None:
+    before = seeded.snapshot()
+    for path in seeded.src.iterdir():
+        os.utime(path, ns=(1, 1))
+    seeded.build()
+    assert seeded.snapshot() == before
+
+
+def test_changed_body_moves_updated_keeps_id_and_rewrites_only_its_feeds(seeded: Site) -> None:
+    before = seeded.snapshot()
+    old = {e.title: e for e in seeded.feed("org/mfa-brussels.atom").entries}
+    path = seeded.src / "000_b0f3105e8a9764a0.txt"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("Brussels, 8 February 2026 - a poetic event",
+                                 "Brussels, 8 February 2026 - a fine poetic event"),
+                    encoding="utf-8")
+    seeded.clock.advance(hours=2)
+    report = seeded.build()
+    after = seeded.snapshot()
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert changed == {"all.atom", "org/mfa-brussels.atom", "ministry/mfa.atom",
+                       "feeds.opml", "index.html"}
+    assert sum(o.changed for o in report.sources) == 1
+    entry = seeded.feed("org/mfa-brussels.atom").entries[0]
+    previous = old[entry.title]
+    assert entry.id == previous.id
+    assert entry.updated == "2026-03-20T16:00:00+05:00" != previous.updated
+    assert "a fine poetic event" in entry.content[0].value
+
+
+def test_item_omitted_by_a_later_dump_is_kept(seeded: Site) -> None:
+    path = seeded.src / "000_b0f3105e8a9764a0.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines[:30]) + "\n", encoding="utf-8")  # drop the last 7 items
+    seeded.build()
+    assert len(seeded.feed("all.atom").entries) == 25
+
+
+def test_same_story_in_two_files_is_one_entry(site: Site) -> None:
+    site.add("a.txt", "World\n" + story("People's Council – a new body", "A long body text."))
+    site.add("b.txt", "Society More\n" + story("Peoples Council - a new body", "Short."))
+    site.build()
+    entries = site.feed("all.atom").entries
+    assert len(entries) == 1
+    assert {t.term for t in entries[0].tags} == {"World", "Society"}
+    assert "A long body text." in entries[0].content[0].value
+
+
+def test_story_gaining_a_link_later_keeps_its_id(site: Site) -> None:
+    site.add("a.txt", story("Minister met ambassador", "Talks held."))
+    site.build()
+    first = entry_ids(site.feed("all.atom"))
+    site.add("b.txt", story("Minister met ambassador", "Talks held.", link("mod", 4000001)))
+    site.build()
+    feed = site.feed("all.atom")
+    assert entry_ids(feed) == first
+    assert feed.entries[0].link == link("mod", 4000001)
+
+
+def test_two_gov_kz_items_with_the_same_title_and_date_stay_apart(site: Site) -> None:
+    site.add("a.txt", story("Weekly briefing", "One.", link("mfa-amman", 5000001))
+             + story("Weekly briefing", "Two.", link("mfa-doha", 5000002)))
+    site.build()
+    assert len(site.feed("all.atom").entries) == 2
+
+
+def test_bad_files_are_reported_and_the_good_ones_still_published(site: Site) -> None:
+    site.copy_seeds()
+    site.add("empty.txt", b"")
+    site.add("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00")
+    site.add("latin1.txt", b"caf\xe9 01.01.2026\n")
+    report = site.build()
+    assert not report.ok
+    failed = {Path(o.name).name: o.error for o in report.failed}
+    assert set(failed) == {"empty.txt", "binary.txt", "latin1.txt"}
+    assert "empty file" in failed["empty.txt"] and "binary" in failed["binary.txt"]
+    assert len(site.feed("all.atom").entries) == 25
+
+
+def test_missing_source_path_is_an_error_not_a_crash(site: Site) -> None:
+    site.copy_seeds()
+    report = site.build(site.src, site.root / "nowhere.txt")
+    assert [Path(o.name).name for o in report.failed] == ["nowhere.txt"]
+    assert "no such file" in report.failed[0].error
+    assert len(site.feed("all.atom").entries) == 25
+
+
+def test_item_with_impossible_date_is_published_without_published(site: Site) -> None:
+    site.add("a.txt", story("Odd date story", "Body.", day="31.02.2026"))
+    report = site.build()
+    entry = site.feed("all.atom").entries[0]
+    assert entry.title == "Odd date story"
+    assert "published" not in entry
+    assert entry.updated == "2026-03-20T14:00:00+05:00"
+    assert any("impossible date" in w for o in report.sources for w in o.warnings)
+
+
+def test_no_xml_illegal_character_reaches_a_feed(site: Site) -> None:
+    site.add("a.txt", "Bad \x01chars\x7f 01.03.2026\nBody\x0b with\x1f noise.\n".encode())
+    site.build()
+    data = (site.out / "all.atom").read_bytes()
+    assert not re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", data)
+    assert site.feed("all.atom").entries[0].title == "Bad chars 01.03.2026".rsplit(" ", 1)[0]
+
+
+def test_languages_get_separate_feeds_that_never_mix(site: Site) -> None:
+    site.copy_seeds()
+    site.add("kk.txt", (Path(__file__).parent / "data" / "dumps" / "cyrillic.txt")
+             .read_text(encoding="utf-8"))
+    site.build()
+    assert len(site.feed("all.atom").entries) == 25
+    kk = site.feed("kk/all.atom")
+    ru = site.feed("ru/all.atom")
+    assert [e.title for e in kk.entries] == ["Астанада жаңа мектеп ашылды"]
+    assert [e.title for e in ru.entries] == ["В Минфине обсудили бюджет на 2027 год"]
+    assert site.feed("ru/ministry/minfin.atom").feed.title.startswith("Министерство финансов")
+
+
+def test_opml_lists_every_feed_with_urls_and_category(seeded: Site) -> None:
+    root = etree.parse(str(seeded.out / "feeds.opml")).getroot()
+    assert root.get("version") == "2.0"
+    outlines = root.findall(".//outline[@xmlUrl]")
+    atom_files = {str(p.relative_to(seeded.out)) for p in seeded.out.rglob("*.atom")}
+    assert {o.get("xmlUrl") for o in outlines} == {BASE + path for path in atom_files}
+    assert {o.get("category") for o in outlines} == {"/all", "/ministry", "/organisation"}
+    for outline in outlines:
+        assert outline.get("title") and outline.get("htmlUrl").startswith("http")
+
+
+def test_index_page_lists_feeds_with_counts_and_autodiscovery(seeded: Site) -> None:
+    page = (seeded.out / "index.html").read_text(encoding="utf-8")
+    assert f'<link rel="alternate" type="application/atom+xml" title="gov.kz: all news" ' \
+           f'href="{BASE}all.atom">' in page
+    assert f'href="{BASE}org/mfa-kuveyt.atom"' in page
+    assert '<td class="num">25</td>' in page
+    assert f'href="{BASE}feeds.opml"' in page
+
+
+def test_every_url_in_the_output_is_absolute(seeded: Site) -> None:
+    for path in [*seeded.out.rglob("*.atom"), seeded.out / "feeds.opml",
+                 seeded.out / "index.html"]:
+        text = path.read_text(encoding="utf-8")
+        for url in re.findall(r'(?:href|xmlUrl|htmlUrl|scheme|src)="([^"]*)"', text):
+            assert url.startswith(("http://", "https://")), (path, url)
+
+
+def test_changing_the_base_url_rewrites_every_feed(seeded: Site) -> None:
+    seeded.build(base_url="https://feeds.example.org/gov/")
+    feed = seeded.feed("all.atom")
+    assert {link.href for link in feed.feed.links if link.rel == "self"} == {
+        "https://feeds.example.org/gov/all.atom"}
+
+
+def test_deleted_output_file_is_published_again(seeded: Site) -> None:
+    (seeded.out / "org" / "mfa-amman.atom").unlink()
+    seeded.build()
+    assert len(seeded.feed("org/mfa-amman.atom").entries) == 1
+
+
+def test_no_temporary_file_is_left_in_the_output(seeded: Site) -> None:
+    assert not [p for p in seeded.out.rglob(".tmp-*")]
