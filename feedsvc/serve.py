@@ -1,0 +1,354 @@
+"""Serve the output directory over HTTP: Starlette's ``StaticFiles`` behind uvicorn.
+
+Only this module talks HTTP to subscribers; it reads the output directory and nothing else.
+
+- :func:`make_app` builds the ASGI app: the files of ``out_dir`` (``/`` is ``index.html``) and
+  ``/healthz``. Conditional requests (``ETag``/``If-None-Match``, ``Last-Modified``/
+  ``If-Modified-Since`` → 304), ``HEAD`` and ranges come from ``StaticFiles``/``FileResponse``;
+  gzip from ``GZipMiddleware``. What is ours: the content types, ``Cache-Control``, a stricter
+  path lookup (no dotfiles, nothing that resolves outside the root, never a 500 for a strange
+  path) and a weak ``ETag`` once the body is gzipped.
+- :class:`FeedServer` runs one uvicorn server on a socket it binds itself, either in a
+  background thread (the daemon: :meth:`FeedServer.start` / :meth:`FeedServer.stop`) or in the
+  foreground (``feedsvc serve``: :meth:`FeedServer.run`). uvicorn never installs signal handlers;
+  whoever owns the main thread does.
+
+The production set-up (nginx in front of the same directory) lives in ``deploy/``; keep the
+headers here and in ``deploy/nginx/feedsvc.conf`` in step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import FeedsvcError
+
+logger = logging.getLogger(__name__)
+
+HealthCheck = Callable[[], dict[str, Any]]
+
+ALLOWED_METHODS = "GET, HEAD"
+
+# Feeds and OPML change at most once per scheduler run (every minute for text dumps, every
+# 30 minutes for gov.kz) and readers poll every 15-60 minutes. Five minutes lets a shared cache
+# or proxy absorb a burst of subscribers while bounding how stale a feed can look; the ETag makes
+# every revalidation after that a cheap 304. The index is read by people who just changed
+# something and reload, so it goes stale sooner.
+FEED_CACHE_CONTROL = "public, max-age=300"
+INDEX_CACHE_CONTROL = "public, max-age=60"
+HEALTH_CACHE_CONTROL = "no-store"  # a health answer is only true now
+
+_CONTENT_TYPES = {
+    ".atom": ("application/atom+xml; charset=utf-8", FEED_CACHE_CONTROL),
+    ".opml": ("text/x-opml; charset=utf-8", FEED_CACHE_CONTROL),
+    ".html": ("text/html; charset=utf-8", INDEX_CACHE_CONTROL),
+}
+_OTHER = ("application/octet-stream", INDEX_CACHE_CONTROL)
+
+GZIP_MIN_BYTES = 500  # below this the gzip header costs more than it saves
+GZIP_LEVEL = 6  # zlib's default: most of level 9's ratio at about half the CPU
+GRACEFUL_SECONDS = 5  # in-flight responses get this long after stop() before being cut
+START_TIMEOUT = 10.0
+
+
+class ServeError(FeedsvcError):
+    """The HTTP server could not listen on its address, or did not come up."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"{address}: {reason}")
+        self.address = address
+        self.reason = reason
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+
+def make_app(out_dir: Path, health: HealthCheck | None = None) -> Starlette:
+    """The ASGI app serving ``out_dir`` and ``/healthz``.
+
+    ``health`` answers ``/healthz`` (200 when its ``status`` is ``"ok"``, 503 otherwise); without
+    it, ``/healthz`` says ``{"status": "ok", "mode": "static"}``. ``out_dir`` must exist.
+    """
+    files = OutDirFiles(directory=out_dir, html=True)
+    return Starlette(
+        routes=[Route("/healthz", HealthEndpoint(health)), Mount("/", app=files)],
+        middleware=[
+            Middleware(EncodingHeaders),
+            Middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL),
+        ],
+    )
+
+
+class OutDirFiles(StaticFiles):
+    """``StaticFiles`` that serves only regular, non-hidden files resolving inside the root.
+
+    Starlette already refuses paths that resolve outside the directory; this lookup also refuses
+    any path with a component starting with ``.`` (``..``, the publisher's ``.lock`` and
+    ``.tmp-*`` files), backslashes and NUL bytes before touching the disk, and turns every
+    ``OSError``/``ValueError`` of a strange path (too long, a symlink loop, no permission) into
+    "not found" rather than a 401 or a 500.
+    """
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if not _is_plain_relative(path):
+            return "", None
+        try:
+            return self._resolve_inside(path)
+        except (OSError, ValueError):  # a path that cannot name a file of ours is just absent
+            return "", None
+
+    def _resolve_inside(self, path: str) -> tuple[str, os.stat_result | None]:
+        root = os.path.realpath(str(self.directory))
+        full_path = os.path.realpath(os.path.join(root, path))
+        relative = os.path.relpath(full_path, root)
+        if not _is_plain_relative(relative):
+            return "", None  # a symlink leading out of the root, or onto a hidden file
+        return full_path, os.stat(full_path)
+
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result,
+                      scope: Scope, status_code: int = 200) -> Response:
+        """Our content type and Cache-Control; set before the 304 check so a 304 carries them."""
+        media_type, cache_control = _CONTENT_TYPES.get(Path(full_path).suffix.lower(), _OTHER)
+        headers = {"Cache-Control": cache_control, "Vary": "Accept-Encoding"}
+        response = FileResponse(full_path, status_code=status_code, stat_result=stat_result,
+                                media_type=media_type, headers=headers)
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
+        return response
+
+
+def _is_plain_relative(path: str) -> bool:
+    """True for ``.``, ``a.atom``, ``org/x.atom``; False for anything hidden, absolute or odd."""
+    if "\\" in path or "\x00" in path or path.startswith("/"):
+        return False
+    return not any(part.startswith(".") for part in PurePosixPath(path).parts)
+
+
+class EncodingHeaders:
+    """Fixes two headers after ``GZipMiddleware`` has had its say.
+
+    - A gzipped body is a different representation from the file, so its ``ETag`` becomes weak
+      (``W/"…"``), as nginx does (RFC 9110 §8.8.3). ``StaticFiles`` compares ``If-None-Match``
+      weakly, so either form still earns a 304.
+    - ``Vary: Accept-Encoding`` is set on every file response (so 304s and HEADs carry it) and
+      ``GZipMiddleware`` adds it again on bodies; say it once.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_fixed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = _fixed_headers(message.get("headers", []))
+            await send(message)
+
+        await self.app(scope, receive, send_fixed)
+
+
+def _fixed_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    headers = MutableHeaders(raw=list(raw))
+    etag = headers.get("etag")
+    if etag and headers.get("content-encoding") and not etag.startswith("W/"):
+        headers["etag"] = "W/" + etag
+    vary = headers.getlist("vary")
+    if len(vary) > 1 or (vary and "," in vary[0]):
+        unique = dict.fromkeys(v.strip() for value in vary for v in value.split(",") if v.strip())
+        headers["vary"] = ", ".join(unique)
+    return headers.raw
+
+
+class HealthEndpoint:
+    """``/healthz``: the daemon's health as JSON, or a constant answer for a static directory.
+
+    An ASGI class rather than a function route so that other methods get the same
+    ``405`` and ``Allow: GET, HEAD`` as the files do.
+    """
+
+    def __init__(self, health: HealthCheck | None) -> None:
+        self.health = health
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            response = Response("Method Not Allowed", status_code=405, media_type="text/plain",
+                                headers={"Allow": ALLOWED_METHODS})
+        else:
+            # The check may take a lock or read the store; keep it off the event loop.
+            status, body = await run_in_threadpool(self.answer)
+            response = Response(json.dumps(body, ensure_ascii=False, default=str),
+                                status_code=status, media_type="application/json",
+                                headers={"Cache-Control": HEALTH_CACHE_CONTROL})
+        await response(scope, receive, send)
+
+    def answer(self) -> tuple[int, dict[str, Any]]:
+        if self.health is None:
+            return 200, {"status": "ok", "mode": "static"}
+        try:
+            body = self.health()
+        except Exception:  # a bug in the check must not look like a healthy service
+            logger.exception("serve.health_check_failed")
+            return 503, {"status": "failing", "error": "the health check itself failed"}
+        return (200 if body.get("status") == "ok" else 503), body
+
+
+# --- the server ------------------------------------------------------------------------------
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, told when it is listening and kept away from signals."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.ready.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Never touch signal handlers: the main thread owns SIGTERM/SIGINT (see run())."""
+        yield
+
+
+class FeedServer:
+    """One uvicorn server for an app, in a background thread or in the foreground.
+
+    The socket is bound by :meth:`start` itself, so a taken port raises :class:`ServeError` in
+    the caller's thread and ``port=0`` is resolved (see :attr:`port`) before it returns.
+    """
+
+    def __init__(self, app: ASGIApp, host: str, port: int, access_log: bool = False) -> None:
+        self.app = app
+        self.host = host
+        self.requested_port = port
+        self.access_log = access_log
+        self._server: _Server | None = None
+        self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port once started (the one picked for ``port=0``), else the one asked."""
+        if self._socket is not None:
+            return int(self._socket.getsockname()[1])
+        return self.requested_port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Bind, serve in a daemon thread, and return once the server accepts connections."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("FeedServer is already running")
+        self._socket = _bind(self.host, self.requested_port)
+        self._server = _Server(self._config())
+        self._thread = threading.Thread(target=self._serve, args=(self._server, self._socket),
+                                        name="feedsvc-http", daemon=True)
+        self._thread.start()
+        if not self._server.ready.wait(timeout) or not self._server.started:
+            self.stop()
+            raise ServeError(self._address(), "the HTTP server did not start; see the log")
+        logger.info("serve.listening url=%s", self.url)
+
+    def stop(self, timeout: float = GRACEFUL_SECONDS + 5.0) -> None:
+        """Stop accepting, let in-flight responses finish (up to a grace period), and join."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(timeout)
+        if thread.is_alive():
+            logger.warning("serve.stop_forced url=%s", self.url)
+            server.force_exit = True
+            thread.join(1.0)
+        if self._socket is not None:
+            self._socket.close()
+        self._thread = None
+        logger.info("serve.stopped")
+
+    def run(self) -> None:
+        """Serve in the foreground until SIGINT or SIGTERM, then stop gracefully and return.
+
+        A second signal cuts the grace period short. Returning normally lets the CLI exit 0.
+        """
+        received: list[int] = []
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            received.append(signum)
+            if self._server is not None:
+                self._server.should_exit = True
+                self._server.force_exit = len(received) > 1
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            assert self._thread is not None
+            self._thread.join()  # signal handlers still run: the lock wait is interruptible
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.stop()
+        if received:
+            logger.info("serve.signal signal=%s", signal.Signals(received[0]).name)
+
+    def _config(self) -> uvicorn.Config:
+        return uvicorn.Config(
+            self.app,
+            host=self.host,
+            port=self.requested_port,
+            access_log=self.access_log,
+            log_config=None,  # leave the process's logging set-up alone
+            lifespan="off",
+            ws="none",
+            http="h11",
+            loop="asyncio",
+            server_header=False,
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        )
+
+    def _serve(self, server: _Server, sock: socket.socket) -> None:
+        try:
+            server.run(sockets=[sock])
+        except (Exception, SystemExit):  # the thread's last word; start() reports it too
+            logger.exception("serve.crashed url=%s", self.url)
+        finally:
+            server.ready.set()  # wake start() even when startup failed
+
+    def _address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise ServeError(f"{host}:{port}", f"cannot listen: {exc.strerror or exc}") from exc
