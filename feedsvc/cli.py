@@ -134,6 +134,65 @@ def build(**options: Any) -> None:
         sys.exit(1)
 
 
+@main.command()
+@_common
+@click.option("--host", help="Address to serve on (default: 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535),
+              help="Port to serve on (default: 8080; 0 picks a free one).")
+@click.option("--interval", type=click.FloatRange(min=1),
+              help="Default seconds between reads of a source without its own interval.")
+def daemon(host: str | None, port: int | None, interval: float | None,
+           **options: Any) -> None:
+    """Keep the feeds fresh and serve them: re-read sources on a schedule, publish changes.
+
+    With no options: seeds/ in, feeds/ out, served on http://127.0.0.1:8080/.
+    SIGTERM or Ctrl-C stops it cleanly (exit status 0).
+
+    \b
+    Examples:
+      feedsvc daemon
+      feedsvc daemon --config /etc/feedsvc/feedsvc.toml
+      feedsvc daemon --source dumps/ --port 9000 --interval 30
+    """
+    from .daemon import run_daemon
+
+    with _user_errors():
+        extra: dict[str, Any] = {"host": host, "port": port}
+        if interval is not None:
+            extra["file_interval"] = interval
+            extra["govkz_interval"] = interval
+        config = make_config(**options, **extra)
+        setup_logging(config.log_level, config.log_json)
+        if options.get("base_url") is None and config.path is None:
+            shown_host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
+            config = config.with_overrides(base_url=f"http://{shown_host}:{config.port}/")
+        run_daemon(config)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              default="feeds", show_default=True, help="Directory to serve.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port to serve on (0 picks a free one).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True, help="Log verbosity.")
+def serve(out_dir: Path, host: str, port: int, log_level: str) -> None:
+    """Serve an already built output directory over HTTP (no scheduling, no building).
+
+    \b
+    Example:
+      feedsvc serve --out feeds --port 8080
+    """
+    from .serve import FeedServer, make_app
+
+    setup_logging(log_level, False)
+    if not out_dir.is_dir():
+        raise click.ClickException(f"{out_dir}: no such directory; run 'feedsvc build' first")
+    server = FeedServer(make_app(out_dir), host, port, access_log=log_level == "debug")
+    server.run()
+
+
 def _progress_bar(sources: Iterable[Any]) -> Iterable[Any]:
     """A progress bar on a terminal for runs of several sources; plain iteration otherwise."""
     chosen = list(sources)

@@ -93,45 +93,26 @@ def source_from_string(text: str, langs: tuple[str, ...] = (), interval: float |
     return SourceConfig(text, kind, langs, interval, enabled)
 
 
-# --- the schema -------------------------------------------------------------------------------
+# --- the schema: every key a file may set, with its type; the key is the attribute's name ---
 
-_TOP: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "out_dir": (str, "out_dir"),
-    "db": (str, "db"),
-    "base_url": (str, "base_url"),
-    "language": (str, "language"),
-    "entry_cap": (int, "entry_cap"),
-    "log_level": (str, "log_level"),
-    "log_json": (bool, "log_json"),
-    "topics_file": (str, "topics_file"),
+_Types = type | tuple[type, ...]
+_NUMBER = (int, float)
+_TOP: dict[str, _Types] = {
+    "out_dir": str, "db": str, "base_url": str, "language": str, "entry_cap": int,
+    "log_level": str, "log_json": bool, "topics_file": str,
 }
-_SERVER = {"host": (str, "host"), "port": (int, "port")}
-_SCHEDULE = {
-    "file_interval": ((int, float), "file_interval"),
-    "govkz_interval": ((int, float), "govkz_interval"),
-    "jitter": ((int, float), "jitter"),
+_SERVER: dict[str, _Types] = {"host": str, "port": int}
+_SCHEDULE: dict[str, _Types] = {"file_interval": _NUMBER, "govkz_interval": _NUMBER,
+                                "jitter": _NUMBER}
+_GOVKZ: dict[str, _Types] = {
+    "base_url": str, "ticket_path": str, "delay": _NUMBER, "connect_timeout": _NUMBER,
+    "read_timeout": _NUMBER, "retries": int, "backfill": int, "page_size": int,
+    "max_response_bytes": int, "failure_threshold": int, "rest_seconds": _NUMBER,
 }
-_GOVKZ: dict[str, type | tuple[type, ...]] = {
-    "base_url": str,
-    "ticket_path": str,
-    "delay": (int, float),
-    "connect_timeout": (int, float),
-    "read_timeout": (int, float),
-    "retries": int,
-    "backfill": int,
-    "page_size": int,
-    "max_response_bytes": int,
-    "failure_threshold": int,
-    "rest_seconds": (int, float),
+_SOURCE: dict[str, _Types] = {
+    "path": str, "url": str, "langs": list, "lang": str, "interval": _NUMBER, "enabled": bool,
 }
-_SOURCE: dict[str, type | tuple[type, ...]] = {
-    "path": str,
-    "url": str,
-    "langs": list,
-    "lang": str,
-    "interval": (int, float),
-    "enabled": bool,
-}
+_TABLES = {"server": _SERVER, "schedule": _SCHEDULE, "govkz": _GOVKZ}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -186,41 +167,33 @@ class _Parser:
                 return number
         return None
 
-    def check(self, table: dict[str, Any], schema: dict[str, Any], name: str | None) -> None:
+    def check(self, table: dict[str, Any], schema: dict[str, _Types], name: str | None) -> None:
         for key, value in table.items():
             if key not in schema:
                 where = f"[{name}]" if name else "the top level"
                 known = ", ".join(sorted(schema))
                 raise self.fail(f"unknown key {key!r} in {where} (known: {known})", key, name)
-            expected = schema[key][0] if isinstance(schema[key], tuple) and isinstance(
-                schema[key][1], str) else schema[key]
-            if not _is_type(value, expected):
-                raise self.fail(f"{key!r} must be {_type_name(expected)}, not "
+            if not _is_type(value, schema[key]):
+                raise self.fail(f"{key!r} must be {_type_name(schema[key])}, not "
                                 f"{type(value).__name__} ({value!r})", key, name)
 
+    def table(self, data: dict[str, Any], name: str) -> dict[str, Any]:
+        section = data.get(name, {})
+        if not isinstance(section, dict):
+            raise self.fail(f"[{name}] must be a table", name)
+        self.check(section, _TABLES[name], name)
+        return section
+
     def parse(self, data: dict[str, Any]) -> Config:
-        tables = {"server": _SERVER, "schedule": _SCHEDULE, "govkz": _GOVKZ}
-        top = {k: v for k, v in data.items() if k not in tables and k != "sources"}
+        top = {k: v for k, v in data.items() if k not in _TABLES and k != "sources"}
         self.check(top, _TOP, None)
-        values: dict[str, Any] = {}
-        for key, value in top.items():
-            values[_TOP[key][1]] = value
-        for name in ("server", "schedule"):
-            section = data.get(name, {})
-            if not isinstance(section, dict):
-                raise self.fail(f"[{name}] must be a table", name)
-            self.check(section, tables[name], name)
-            for key, value in section.items():
-                values[tables[name][key][1]] = value
-        govkz_section = data.get("govkz", {})
-        if not isinstance(govkz_section, dict):
-            raise self.fail("[govkz] must be a table", "govkz")
-        self.check(govkz_section, {k: (v, k) for k, v in _GOVKZ.items()}, "govkz")
-        govkz = GovkzConfig(**{k: (float(v) if isinstance(GovkzConfig.__dataclass_fields__[k]
-                                                            .default, float) else v)
-                               for k, v in govkz_section.items()})
+        values: dict[str, Any] = {**top, **self.table(data, "server"),
+                                  **self.table(data, "schedule")}
+        govkz = {key: float(value) if isinstance(getattr(GovkzConfig(), key), float) else value
+                 for key, value in self.table(data, "govkz").items()}
         sources = self.parse_sources(data.get("sources"))
-        config = Config(govkz=govkz, path=self.path, **self.resolve(values, sources))
+        config = Config(govkz=GovkzConfig(**govkz), path=self.path,
+                        **self.resolve(values, sources))
         self.validate_values(config)
         return config
 
@@ -233,7 +206,7 @@ class _Parser:
         for index, entry in enumerate(raw, start=1):
             if not isinstance(entry, dict):
                 raise self.fail(f"source #{index} must be a table", "sources")
-            self.check(entry, {k: (v, k) for k, v in _SOURCE.items()}, "sources")
+            self.check(entry, _SOURCE, "sources")
             if ("path" in entry) == ("url" in entry):
                 raise ConfigError(str(self.path),
                                   f"source #{index} needs exactly one of 'path' or 'url'",
@@ -298,14 +271,14 @@ class _Parser:
             raise self.fail("'base_url' must be an absolute http(s) URL", "base_url")
 
 
-def _is_type(value: Any, expected: type | tuple[type, ...]) -> bool:
+def _is_type(value: Any, expected: _Types) -> bool:
     types = expected if isinstance(expected, tuple) else (expected,)
     if isinstance(value, bool) and bool not in types:
         return False  # TOML true is not a number
     return isinstance(value, types)
 
 
-def _type_name(expected: type | tuple[type, ...]) -> str:
+def _type_name(expected: _Types) -> str:
     types = expected if isinstance(expected, tuple) else (expected,)
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
              list: "an array"}

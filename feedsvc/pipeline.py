@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import Config
+from .config import Config, SourceConfig
 from .errors import FeedsvcError, SourceError
 from .ingest import Changes, Snapshot, decide, group_sightings, memberships, sort_key
 from .model import ALMATY, FeedRef, Item
@@ -137,6 +137,7 @@ class Pipeline:
         self._classifier = classifier
         self.pending: set[str] = set()
         self.last_regeneration: datetime | None = None
+        self.active_sources: set[str] = set()
 
     def close(self) -> None:
         with self.lock:
@@ -163,18 +164,17 @@ class Pipeline:
 
     def sources(self) -> list[Source]:
         """Every configured, enabled source; a directory expands to its text files now."""
-        found: list[Source] = []
-        for source in self.config.sources:
-            if not source.enabled:
-                continue
-            if source.kind == "file":
-                found.extend(TextDumpFile(path) for path in files_in(Path(source.location)))
-            else:
-                from .sources.govkz import sources_for_link
+        return [found for spec in self.config.sources if spec.enabled
+                for found in self.sources_for(spec)]
 
-                found.extend(sources_for_link(source.location, source.langs,
-                                              self.govkz_client(), self.config.govkz))
-        return found
+    def sources_for(self, spec: SourceConfig) -> list[Source]:
+        """The sources one configured entry stands for (a directory: each of its files)."""
+        if spec.kind == "file":
+            return [TextDumpFile(path) for path in files_in(Path(spec.location))]
+        from .sources.govkz import sources_for_link
+
+        return list(sources_for_link(spec.location, spec.langs, self.govkz_client(),
+                                     self.config.govkz))
 
     def govkz_client(self) -> Any:
         client = getattr(self, "_govkz_client", None)
@@ -204,6 +204,7 @@ class Pipeline:
         """Read one source and store what it brought. Never raises for a bad source."""
         now = self.clock().astimezone(ALMATY)
         outcome = SourceOutcome(source.name)
+        self.active_sources.add(source.name)
         try:
             result = source.read(_Context(self, source.name, now))
         except (SourceError, FeedsvcError) as exc:
@@ -288,12 +289,11 @@ class Pipeline:
             for batch in self.store.iter_items():
                 rows = []
                 topic_pairs = []
-                for atom_id, item, _ in batch:
+                for atom_id, item, first_seen in batch:
                     topics = self.classify(item)
                     topic_pairs.append((atom_id, topics))
-                    first_seen = self.clock()
                     rows.append((atom_id, memberships(item, topics, self.registry),
-                                 sort_key(item, atom_id, item.published or first_seen)))
+                                 sort_key(item, atom_id, first_seen)))
                 self.store.update_topics(topic_pairs)
                 self.store.set_memberships(rows)
         self.pending |= old_feeds | self.store.all_member_feeds()
@@ -368,6 +368,8 @@ class Pipeline:
         sources = {}
         failing = False
         for row in rows:
+            if self.active_sources and row.name not in self.active_sources:
+                continue  # a source from an earlier configuration
             healthy = row.failures == 0
             failing |= not healthy
             sources[row.name] = {

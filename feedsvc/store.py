@@ -309,11 +309,12 @@ class Store:
              for feed in feeds],
         )
 
-    def iter_items(self, batch: int = 2000) -> Iterator[list[tuple[str, Item, tuple[str, ...]]]]:
-        """Every stored item, in batches: (atom id, merged item, topics)."""
-        cursor = self.db.execute("SELECT atom_id, payload, topics FROM items ORDER BY atom_id")
+    def iter_items(self, batch: int = 2000) -> Iterator[list[tuple[str, Item, datetime]]]:
+        """Every stored item, in batches: (atom id, merged item, first seen)."""
+        cursor = self.db.execute(
+            "SELECT atom_id, payload, first_seen FROM items ORDER BY atom_id")
         while rows := cursor.fetchmany(batch):
-            yield [(a, Item.from_json(p), tuple(json.loads(t))) for a, p, t in rows]
+            yield [(a, Item.from_json(p), datetime.fromisoformat(f)) for a, p, f in rows]
 
     def update_topics(self, pairs: Sequence[tuple[str, tuple[str, ...]]]) -> None:
         self.db.executemany("UPDATE items SET topics = ? WHERE atom_id = ?",

@@ -1,0 +1,95 @@
+"""The command line as a user runs it: a real subprocess, exit codes and messages."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from feedsvc.lock import OwnerLock
+from support import SEEDS
+
+FEEDSVC = [sys.executable, "-m", "feedsvc.cli"]
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FEEDSVC, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    return tmp_path
+
+
+def test_build_without_arguments_runs_the_embedded_default(project: Path) -> None:
+    result = run("build", cwd=project)
+    assert result.returncode == 0, result.stderr
+    feed = feedparser.parse((project / "feeds" / "all.atom").read_bytes())
+    assert not feed.bozo and len(feed.entries) == 25
+    assert (project / "var" / "feedsvc.sqlite3").exists()
+    assert "items: 25 new, 0 changed, 0 unchanged" in result.stderr
+    assert "errors: 0" in result.stderr
+
+
+def test_second_build_reports_nothing_to_do(project: Path) -> None:
+    run("build", cwd=project)
+    result = run("build", cwd=project)
+    assert result.returncode == 0
+    assert "2 source(s) read (2 unchanged since last run)" in result.stderr
+    assert "files written: 0" in result.stderr
+
+
+def test_bad_source_fails_the_exit_status_but_publishes_the_rest(project: Path) -> None:
+    (project / "seeds" / "empty.txt").write_bytes(b"")
+    result = run("build", cwd=project)
+    assert result.returncode == 1
+    assert f"error: {Path('seeds') / 'empty.txt'}: empty file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (project / "feeds" / "all.atom").exists()
+
+
+def test_explicit_flags_choose_source_output_store_and_base(project: Path) -> None:
+    result = run("build", "--source", "seeds/003_9838bf1a0f284c14.txt", "--out", "public",
+                 "--db", "s.db", "--base-url", "https://feeds.example.org/x/", cwd=project)
+    assert result.returncode == 0, result.stderr
+    feed = feedparser.parse((project / "public" / "all.atom").read_bytes())
+    assert len(feed.entries) == 5
+    assert feed.feed.links[0].href == "https://feeds.example.org/x/all.atom"
+
+
+def test_relative_base_url_is_a_usage_error(project: Path) -> None:
+    result = run("build", "--base-url", "feeds.example.org", cwd=project)
+    assert result.returncode == 2
+    assert "--base-url" in result.stderr
+
+
+def test_bad_config_file_is_one_line_naming_file_and_line(project: Path) -> None:
+    (project / "bad.toml").write_text('entry_cap = 5\nnonsense = 1\n', encoding="utf-8")
+    result = run("build", "--config", "bad.toml", cwd=project)
+    assert result.returncode == 1
+    assert "bad.toml:2: unknown key 'nonsense'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_build_refuses_while_another_process_owns_the_store(project: Path) -> None:
+    lock = OwnerLock(project / "var" / "feedsvc.sqlite3.lock")
+    lock.acquire()
+    try:
+        result = run("build", cwd=project)
+    finally:
+        lock.release()
+    assert result.returncode == 1
+    assert "already in use" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["build", "daemon", "serve"])
+def test_every_command_has_help_with_an_example(command: str, tmp_path: Path) -> None:
+    result = run(command, "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "Example" in result.stdout
