@@ -75,7 +75,7 @@ def test_tax_department_is_in_its_committee_and_ministry_feeds(seeded: Site) -> 
 def test_every_organisation_with_items_has_its_feed(seeded: Site) -> None:
     org_feeds = {p.stem for p in (seeded.out / "org").glob("*.atom")}
     ministry_feeds = {p.stem for p in (seeded.out / "ministry").glob("*.atom")}
-    assert MFA_EMBASSIES <= org_feeds
+    assert org_feeds >= MFA_EMBASSIES
     assert {"kgd", "kgd-mangistau", "kgd-zhetysu", "kyzylorda-karmakshy",
             "kostanai-mendykarin-audany-akimat"} <= org_feeds
     assert {"mfa", "minfin", "mod", "mps", "almobl", "kazaid", "kyzylorda",
@@ -253,7 +253,7 @@ def test_item_with_impossible_date_is_published_without_published(site: Site) ->
 
 
 def test_no_xml_illegal_character_reaches_a_feed(site: Site) -> None:
-    site.add("a.txt", "Bad \x01chars\x7f 01.03.2026\nBody\x0b with\x1f noise.\n".encode())
+    site.add("a.txt", b"Bad \x01chars\x7f 01.03.2026\nBody\x0b with\x1f noise.\n")
     site.build()
     data = (site.out / "all.atom").read_bytes()
     assert not re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", data)

@@ -11,6 +11,7 @@ import feedparser
 import pytest
 
 from feedsvc.lock import OwnerLock
+
 from support import SEEDS
 
 FEEDSVC = [sys.executable, "-m", "feedsvc.cli"]

@@ -8,6 +8,7 @@ import pytest
 
 from feedsvc.config import GOVKZ_BASE_ENV, Config, load_config
 from feedsvc.errors import ConfigError
+
 from support import ROOT
 
 

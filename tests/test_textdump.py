@@ -8,6 +8,7 @@ import pytest
 
 from feedsvc.errors import SourceFileError
 from feedsvc.sources.textdump import decode_dump, parse_dump, split_glued
+
 from support import DUMPS, SEEDS
 
 
