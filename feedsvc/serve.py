@@ -148,9 +148,11 @@ def _is_plain_relative(path: str) -> bool:
 class EncodingHeaders:
     """Fixes two headers after ``GZipMiddleware`` has had its say.
 
-    - A gzipped body is a different representation from the file, so its ``ETag`` becomes weak
-      (``W/"…"``), as nginx does (RFC 9110 §8.8.3). ``StaticFiles`` compares ``If-None-Match``
-      weakly, so either form still earns a 304.
+    - A gzipped body is a different representation from the file, so its ``ETag`` must not be
+      the file's strong one (RFC 9110 §8.8.3; nginx weakens it too). We weaken it whenever the
+      client accepts gzip and the response varies on it, so a 200, its HEAD and a later 304 all
+      show the same ``W/"…"`` (a 304 must repeat the 200's validator). ``StaticFiles`` compares
+      ``If-None-Match`` weakly, so either form still earns a 304.
     - ``Vary: Accept-Encoding`` is set on every file response (so 304s and HEADs carry it) and
       ``GZipMiddleware`` adds it again on bodies; say it once.
     """
@@ -163,23 +165,26 @@ class EncodingHeaders:
             await self.app(scope, receive, send)
             return
 
+        accepts_gzip = "gzip" in Headers(scope=scope).get("accept-encoding", "")
+
         async def send_fixed(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = _fixed_headers(message.get("headers", []))
+                message["headers"] = _fixed_headers(message.get("headers", []), accepts_gzip)
             await send(message)
 
         await self.app(scope, receive, send_fixed)
 
 
-def _fixed_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def _fixed_headers(raw: list[tuple[bytes, bytes]], accepts_gzip: bool
+                   ) -> list[tuple[bytes, bytes]]:
     headers = MutableHeaders(raw=list(raw))
+    vary = [v.strip() for value in headers.getlist("vary") for v in value.split(",") if v.strip()]
+    if len(vary) > 1:
+        headers["vary"] = ", ".join(dict.fromkeys(vary))
     etag = headers.get("etag")
-    if etag and headers.get("content-encoding") and not etag.startswith("W/"):
+    gzippable = accepts_gzip and "accept-encoding" in (v.lower() for v in vary)
+    if etag and not etag.startswith("W/") and (gzippable or headers.get("content-encoding")):
         headers["etag"] = "W/" + etag
-    vary = headers.getlist("vary")
-    if len(vary) > 1 or (vary and "," in vary[0]):
-        unique = dict.fromkeys(v.strip() for value in vary for v in value.split(",") if v.strip())
-        headers["vary"] = ", ".join(unique)
     return headers.raw
 
 
