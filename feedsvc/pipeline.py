@@ -383,7 +383,7 @@ class Pipeline:
         return {
             "status": "failing" if failing else "ok",
             "sources": sources,
-            "last_regeneration": self.last_regeneration.isoformat()
+            "last_regeneration": self.last_regeneration.astimezone(ALMATY).isoformat()
             if self.last_regeneration else None,
         }
 

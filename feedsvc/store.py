@@ -320,6 +320,14 @@ class Store:
         self.db.executemany("UPDATE items SET topics = ? WHERE atom_id = ?",
                             [(json.dumps(list(t)), a) for a, t in pairs])
 
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own consistency check plus dangling references; empty when all is well."""
+        rows = [row[0] for row in self.db.execute("PRAGMA integrity_check")]
+        problems = [] if rows == ["ok"] else rows
+        problems += [f"dangling reference in {row[0]}"
+                     for row in self.db.execute("PRAGMA foreign_key_check")]
+        return problems
+
     def count_items(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
