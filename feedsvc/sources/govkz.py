@@ -1,0 +1,680 @@
+"""The gov.kz live source: from "a gov.kz link" to a list of Items.
+
+What the API is and where it bites is in ``shared/govkz-api.md``; in short:
+
+- A source is one organisation (``slug``) in one language. Any gov.kz link of the organisation
+  names it (:func:`parse_govkz_link`, :func:`sources_for_link`).
+- Listing needs a *ticket*: ``POST <ticket_path>`` in the same cookie session first, else the
+  listing answers ``400 notAllowed``. One ticket per read; on a 400 a fresh ticket and one more
+  try. If REST stays shut (a second 400, or 404/405), the read goes on through GraphQL, and the
+  source stays on GraphQL for :data:`GRAPHQL_PIN` before trying REST again (saved in its state).
+- The first read backfills ``backfill`` items; later reads stop at the first page whose items the
+  store already holds unchanged (``context.is_known``), so a quiet poll is two requests.
+- :func:`item_from_api` is pure: one API object in, one :class:`Item` out (sanitised HTML and
+  plain paragraphs, absolute image and upload links, aware dates).
+
+Circuit breaker: a failing read raises, so its state cannot be returned; the pipeline calls
+:func:`breaker_after_failure` to get the state to save after a failure, and
+:func:`breaker_allows` before reading. A successful read returns a state without breaker fields,
+which closes the breaker.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, quote, urljoin, urlsplit
+
+import nh3
+from lxml import etree
+from lxml import html as lxml_html
+
+from ..config import LANGUAGES, GovkzConfig
+from ..errors import FetchError, InvalidSourceURL
+from ..http import Clock, HttpSettings, PoliteClient, Response, Sleep, describe_body
+from ..model import ALMATY, AUTHORITY_GOVKZ_API, Item, Origin
+from . import SourceContext, SourceResult
+
+log = logging.getLogger(__name__)
+
+#: Where entry links, images and uploads point, whatever API base is configured.
+PUBLIC_SITE = "https://www.gov.kz"
+DEFAULT_LANG = "kk"
+NEWS_PATH = "/api/v1/public/content-manager/news"
+GRAPHQL_PATH = "/graphql"
+#: How long a source whose REST listing is shut keeps using GraphQL before trying REST again.
+GRAPHQL_PIN = timedelta(hours=6)
+#: Incremental reads stop at a known page; this bounds them if they never meet one.
+CATCH_UP_FACTOR = 10
+REGISTRY_PAGE_SIZE = 5000
+
+_LINK_HINT = ("a valid link looks like https://www.gov.kz/memleket/entities/<organisation>, "
+              "optionally followed by /press/news?lang=ru or /press/news/details/<id>")
+
+
+# --- links --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class GovkzLink:
+    """What a gov.kz link names: an organisation, maybe a language and a news item."""
+
+    slug: str
+    lang: str | None = None
+    news_id: int | None = None
+
+
+_ENTITY = re.compile(r"^/memleket/entities/(?P<slug>[a-z0-9][a-z0-9_-]*)(?P<rest>/.*)?$",
+                     re.IGNORECASE)
+_REST = re.compile(r"^(?:/press/(?:news|article)(?:/details/(?P<id>\d+))?)?$", re.IGNORECASE)
+
+
+def parse_govkz_link(url: str) -> GovkzLink:
+    """The organisation a gov.kz link names; :class:`InvalidSourceURL` for anything else.
+
+    Accepted: the organisation's page, its news list, one news item (→ its organisation) or an
+    article; ``http://``, a missing ``www.`` or scheme, trailing slashes and extra query
+    parameters are all fine. ``?lang=`` must be one of kk, ru, en when given.
+    """
+    text = url.strip()
+    if "://" not in text and text.lower().startswith(("www.gov.kz", "gov.kz")):
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+        host = (parts.hostname or "").lower()
+    except ValueError as exc:
+        raise InvalidSourceURL(url, f"not a URL ({exc}); {_LINK_HINT}") from exc
+    if parts.scheme.lower() not in ("http", "https"):
+        raise InvalidSourceURL(url, f"not a web link; {_LINK_HINT}")
+    if host not in ("gov.kz", "www.gov.kz"):
+        raise InvalidSourceURL(url, f"not a gov.kz link (host {host or 'missing'!r}); "
+                                    f"{_LINK_HINT}")
+    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
+    entity = _ENTITY.match(path)
+    if not entity:
+        raise InvalidSourceURL(url, f"this gov.kz page is not an organisation's; {_LINK_HINT}")
+    slug = entity.group("slug").lower()
+    rest = _REST.match(entity.group("rest") or "")
+    if not rest:
+        raise InvalidSourceURL(url, "only an organisation's page, its news list or a news item "
+                                    "is accepted; did you mean "
+                                    f"{PUBLIC_SITE}/memleket/entities/{slug}/press/news ?")
+    news_id = int(rest.group("id")) if rest.group("id") and "/news/" in path.lower() else None
+    return GovkzLink(slug, _link_lang(url, parts.query), news_id)
+
+
+def _link_lang(url: str, query: str) -> str | None:
+    values = parse_qs(query).get("lang")
+    if not values:
+        return None
+    lang = values[0].strip().lower()
+    if lang not in LANGUAGES:
+        raise InvalidSourceURL(url, f"unknown language {values[0]!r} in ?lang= (use one of "
+                                    f"{', '.join(LANGUAGES)})")
+    return lang
+
+
+def news_page_url(slug: str, news_id: int) -> str:
+    """The public page of one news item: the entry link, whatever the API base is."""
+    return f"{PUBLIC_SITE}/memleket/entities/{slug}/press/news/details/{news_id}"
+
+
+def listing_url(base: str, slug: str, page: int, size: int) -> str:
+    # Built by hand: the documented form keeps ``eq:`` and ``created_date:DESC`` unescaped.
+    return (f"{base.rstrip('/')}{NEWS_PATH}?projects=eq:{slug}&sort-by=created_date:DESC"
+            f"&page={page}&size={size}")
+
+
+# --- items ----------------------------------------------------------------------------------
+
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+_DROPPED_WITH_CONTENT = frozenset({"script", "style", "iframe", "noscript", "object", "embed",
+                                   "template", "svg", "math", "textarea", "select", "button",
+                                   "form"})
+_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+_BAD_SCHEME = re.compile(r"^\s*(?:javascript|vbscript|data|file):", re.IGNORECASE)
+_BLOCKS = frozenset("address article aside blockquote caption center dd details div dl dt "
+                    "figcaption figure footer h1 h2 h3 h4 h5 h6 header hgroup hr li main nav "
+                    "ol p pre section summary table tbody td tfoot th thead tr ul".split())
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_WHITESPACE = re.compile(r"\s+")
+_HAS_TAG = re.compile(r"<[a-zA-Z/!]")
+
+
+def item_from_api(obj: dict[str, Any], *, slug: str, lang: str,
+                  origin: str | None = None) -> Item:
+    """One gov.kz news object (REST or GraphQL) as an Item of organisation ``slug``.
+
+    Raises ValueError when the object has no usable id or neither a title nor any text.
+    ``origin`` is where it was read (default: the public listing on www.gov.kz).
+    """
+    news_id = _news_id(obj.get("id"))
+    markup, paragraphs = _content(obj)
+    title = clean_text(obj.get("title"))
+    if not title:
+        if not paragraphs:
+            raise ValueError(f"news {news_id} has neither a title nor any text")
+        title = _shorten(paragraphs[0], 120)
+    published, raw_date = parse_created(obj.get("created_date"))
+    return Item(
+        title=title,
+        published=published,
+        origin=Origin(origin or f"{PUBLIC_SITE}{NEWS_PATH}?projects=eq:{slug}"),
+        paragraphs=paragraphs,
+        html=markup,
+        lang=lang,
+        url=news_page_url(slug, news_id),
+        url_lang=lang,
+        org=slug,  # ``projects`` may name co-owners; the item belongs to the followed feed
+        news_id=news_id,
+        categories=_directions(obj.get("directions")),
+        image=absolute_url(obj.get("heropic")),
+        raw_date=raw_date,
+        authority=AUTHORITY_GOVKZ_API,
+    )
+
+
+def _news_id(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"news id is not a number: {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        raise ValueError(f"news id is missing or not a number: {value!r}")
+    if number <= 0:
+        raise ValueError(f"news id is not positive: {value!r}")
+    return number
+
+
+def _content(obj: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """Sanitised HTML and its paragraphs: the body, else the short description, else nothing."""
+    for key in ("body", "short_description"):
+        value = obj.get(key)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        if key == "body" or _HAS_TAG.search(value):
+            markup = sanitise_html(value)
+        else:
+            markup = f"<p>{html.escape(clean_text(value), quote=False)}</p>"
+        paragraphs = html_paragraphs(markup)
+        if paragraphs:
+            return markup, paragraphs
+    return None, ()
+
+
+def clean_text(value: Any) -> str:
+    """Plain text with HTML entities decoded and whitespace normalised ("" for null)."""
+    if value is None:
+        return ""
+    return " ".join(html.unescape(str(value)).split())
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def sanitise_html(fragment: str) -> str:
+    """Editor HTML made safe: no scripts, iframes, styles, handlers or ``javascript:`` links;
+    relative links and images made absolute on www.gov.kz."""
+    return nh3.clean(fragment, clean_content_tags=set(_DROPPED_WITH_CONTENT),
+                     url_schemes=set(_SCHEMES), attribute_filter=_absolute_attribute)
+
+
+def _absolute_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if attribute not in _URL_ATTRIBUTES:
+        return value
+    if _BAD_SCHEME.match(value):
+        return None
+    return absolute_url(value) or None
+
+
+def absolute_url(value: Any) -> str | None:
+    """A link from the API made absolute on www.gov.kz (``/uploads/..``, ``//host/..``)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.startswith("#") or re.match(r"^(?!https?:)[a-zA-Z][a-zA-Z0-9+.-]*:", text):
+        return text  # mailto:, tel: (other schemes were dropped by the sanitiser)
+    return quote(urljoin(PUBLIC_SITE + "/", text), safe=":/?#[]@!$&'()*+,;=%~")
+
+
+def html_paragraphs(markup: str) -> tuple[str, ...]:
+    """Plain text of an HTML fragment, one string per block (paragraph, heading, list item)."""
+    if not markup.strip():
+        return ()
+    try:
+        root = lxml_html.fragment_fromstring(markup, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return tuple(p for p in (clean_text(re.sub(r"<[^>]*>", " ", markup)),) if p)
+    chunks: list[str] = []
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if event == "start":
+            if tag in _BLOCKS:
+                chunks.append("\n\n")
+            elif tag == "br":
+                chunks.append("\n")
+            if tag and element.text:
+                chunks.append(_WHITESPACE.sub(" ", element.text))
+        else:
+            if tag in _BLOCKS:
+                chunks.append("\n\n")
+            if element is not root and element.tail:
+                chunks.append(_WHITESPACE.sub(" ", element.tail))
+    blocks = (" ".join(block.split()) for block in _PARAGRAPH_BREAK.split("".join(chunks)))
+    return tuple(block for block in blocks if block)
+
+
+def parse_created(value: Any) -> tuple[datetime | None, str | None]:
+    """``created_date`` as an aware datetime, and as written.
+
+    Observed: ``2026-02-14T10:30:00``, ``...Z``, ``...00.123Z``, ``...+05:00``; naive times are
+    Asia/Almaty, ``Z`` is UTC. Numbers are taken as epoch milliseconds (or seconds if small).
+    Unparseable dates give ``(None, raw)``: the item is kept, undated.
+    """
+    if value is None or isinstance(value, bool):
+        return None, None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if abs(value) > 1e11 else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC), str(value)
+        except (OverflowError, OSError, ValueError):
+            return None, str(value)
+    raw = str(value).strip()
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None, raw or None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=ALMATY)), raw
+
+
+def _directions(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    titles = (clean_text(entry.get("title")) for entry in value if isinstance(entry, dict))
+    return tuple(dict.fromkeys(title for title in titles if title))
+
+
+# --- the client -------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class ReadStats:
+    """What one read cost: requests sent (retries included), pages read, GraphQL used."""
+
+    requests: int = 0
+    pages: int = 0
+    graphql: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "pages": self.pages, "graphql": self.graphql}
+
+
+class RestUnavailable(Exception):
+    """REST listing is shut for this read (400 after a fresh ticket, 404 or 405)."""
+
+    def __init__(self, url: str, response: Response) -> None:
+        super().__init__(f"{url}: HTTP {response.status}: {describe_body(response.body)}")
+        self.url = url
+        self.status = response.status
+
+
+@dataclass(frozen=True, slots=True)
+class OrgRecord:
+    """One organisation as gov.kz's registry names it in one language."""
+
+    slug: str
+    name: str
+    lang: str
+    kind: str | None = None
+    parent: str | None = None
+
+
+class GovkzClient:
+    """The gov.kz API over a :class:`PoliteClient`: ticket, listing pages, GraphQL.
+
+    Shared by every gov.kz source of a process, so one host sees one request at a time.
+    """
+
+    def __init__(self, config: GovkzConfig, *, http: PoliteClient | None = None,
+                 sleep: Sleep | None = None, clock: Clock | None = None) -> None:
+        self.config = config
+        self.base = config.base_url.rstrip("/")
+        if http is None:
+            settings = HttpSettings(delay=config.delay, connect_timeout=config.connect_timeout,
+                                    read_timeout=config.read_timeout, attempts=config.retries,
+                                    max_response_bytes=config.max_response_bytes)
+            extra: dict[str, Any] = {}
+            if sleep is not None:
+                extra["sleep"] = sleep
+            if clock is not None:
+                extra["clock"] = clock
+            http = PoliteClient(settings, **extra)
+        self.http = http
+
+    def close(self) -> None:
+        self.http.close()
+
+    def take_ticket(self, stats: ReadStats) -> None:
+        """Ask for the cookie the listing wants. A refusal is logged, not fatal: the listing
+        then answers 400 and the read falls back to GraphQL."""
+        url = self.base + self.config.ticket_path
+        response = self.http.request("POST", url, headers={
+            "Content-Type": "application/json", "Origin": PUBLIC_SITE, "Accept": "*/*"})
+        stats.requests += response.attempts
+        if not response.ok:
+            log.warning("govkz.ticket_refused url=%s status=%d body=%r", url, response.status,
+                        response.snippet())
+
+    def rest_page(self, slug: str, lang: str, page: int, size: int,
+                  stats: ReadStats) -> tuple[list[dict[str, Any]], str]:
+        """One listing page and its URL; RestUnavailable when REST is shut, FetchError else."""
+        url = listing_url(self.base, slug, page, size)
+        headers = {"Accept": "application/json", "Accept-Language": lang,
+                   "Referer": f"{PUBLIC_SITE}/memleket/entities/{slug}/press/news?lang={lang}"}
+        for fresh_ticket in (False, True):
+            response = self.http.request("GET", url, headers=headers, expect_json=True)
+            stats.requests += response.attempts
+            if response.status == 400 and not fresh_ticket:
+                log.info("govkz.ticket_renew url=%s body=%r", url, response.snippet())
+                self.take_ticket(stats)
+                continue
+            if response.status in (400, 404, 405):
+                raise RestUnavailable(url, response)
+            if not response.ok:
+                raise FetchError(url, f"expected a JSON list of news, got "
+                                      f"{describe_body(response.body)}", response.status)
+            return news_list(response.json(), url), url
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def graphql(self, query: str, lang: str, stats: ReadStats) -> dict[str, Any]:
+        """The ``data`` of a GraphQL answer; FetchError for errors, even inside a 200."""
+        url = self.base + GRAPHQL_PATH
+        body = json.dumps({"query": query, "variables": {}}).encode()
+        response = self.http.request("POST", url, data=body, expect_json=True, headers={
+            "Content-Type": "application/json", "Accept": "application/json",
+            "Accept-Language": lang, "Origin": PUBLIC_SITE})
+        stats.requests += response.attempts
+        if not response.ok:
+            raise FetchError(url, f"GraphQL failed: {describe_body(response.body)}",
+                             response.status)
+        answer = response.json()
+        if not isinstance(answer, dict):
+            raise FetchError(url, f"expected a GraphQL answer object, got "
+                                  f"{describe_body(response.body)}", response.status)
+        if answer.get("errors"):
+            raise FetchError(url, f"GraphQL errors: {_graphql_messages(answer['errors'])}",
+                             response.status)
+        data = answer.get("data")
+        if not isinstance(data, dict):
+            raise FetchError(url, f"GraphQL answer without data: {describe_body(response.body)}",
+                             response.status)
+        return data
+
+    def graphql_page(self, slug: str, lang: str, page: int, size: int,
+                     stats: ReadStats) -> tuple[list[dict[str, Any]], str]:
+        query = (f'{{ news(projects: {json.dumps("eq:" + slug)}, _size: {size}, _page: {page}, '
+                 f'_sort: "created_date:DESC", _lang: {json.dumps(lang)}) {{ id title slug '
+                 "created_date heropic alt_image body short_description projects "
+                 "directions { id title } } }")
+        url = self.base + GRAPHQL_PATH
+        return news_list(self.graphql(query, lang, stats).get("news"), url), url
+
+
+def news_list(data: Any, url: str, what: str = "news objects") -> list[dict[str, Any]]:
+    """The items of a listing answer: a bare list or ``{"content": [...]}``; FetchError else."""
+    items = data.get("content") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        shown = json.dumps(data, ensure_ascii=False)[:200]
+        raise FetchError(url, f"unexpected answer: expected a JSON list of {what} or "
+                              f'{{"content": [...]}}, got {shown!r}')
+    return items
+
+
+def _graphql_messages(errors: Any) -> str:
+    if isinstance(errors, list):
+        texts = [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors]
+        return "; ".join(texts)[:200]
+    return str(errors)[:200]
+
+
+# --- the source -------------------------------------------------------------------------------
+
+PageFetcher = Callable[[int, int, ReadStats], tuple[list[dict[str, Any]], str]]
+
+
+@dataclass(slots=True)
+class _Read:
+    """The running tally of one read."""
+
+    first_run: bool
+    limit: int
+    stats: ReadStats = field(default_factory=ReadStats)
+    items: list[Item] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seen: set[int] = field(default_factory=set)
+    newest: int | None = None
+
+
+class GovkzSource:
+    """One organisation's news in one language, read through :class:`GovkzClient`."""
+
+    def __init__(self, slug: str, lang: str, client: GovkzClient, backfill: int,
+                 page_size: int) -> None:
+        self.slug = slug
+        self.lang = lang
+        self.client = client
+        self.backfill = max(1, backfill)
+        self.page_size = max(1, page_size)
+
+    @property
+    def name(self) -> str:
+        return f"govkz:{self.slug}:{self.lang}"
+
+    def __repr__(self) -> str:
+        return f"GovkzSource({self.name!r})"
+
+    def read(self, context: SourceContext) -> SourceResult:
+        """Items newest first: the backfill on a first read, what is new or changed later."""
+        previous = context.previous_state() or {}
+        first_run = not previous.get("backfilled")
+        limit = self.backfill if first_run else self.backfill * CATCH_UP_FACTOR
+        run = _Read(first_run, limit)
+        size = min(self.page_size, self.backfill) if first_run else self.page_size
+        graphql_until = _time(previous.get("graphql_until"))
+        pinned = graphql_until is not None and context.now < graphql_until
+        if pinned:
+            self._page_through(self._graphql_pages(run), run, size, context, start=1)
+        else:
+            graphql_until = self._rest_then_graphql(run, size, context)
+        state = {"backfilled": True, "newest_id": _newest(previous, run.newest)}
+        if graphql_until is not None and context.now < graphql_until:
+            state["graphql_until"] = graphql_until.isoformat()
+        log.debug("govkz.read source=%s items=%d pages=%d requests=%d graphql=%s", self.name,
+                  len(run.items), run.stats.pages, run.stats.requests, run.stats.graphql)
+        return SourceResult(items=run.items, warnings=run.warnings, state=state,
+                            unchanged=not run.items and not first_run,
+                            stats=run.stats.as_dict())
+
+    def _rest_then_graphql(self, run: _Read, size: int,
+                           context: SourceContext) -> datetime | None:
+        """Read over REST; if REST is shut, go on over GraphQL from the same page."""
+        self.client.take_ticket(run.stats)
+        try:
+            self._page_through(self._rest_pages(), run, size, context, start=1)
+            return None
+        except _Fallback as fallback:
+            log.warning("govkz.graphql_fallback source=%s url=%s status=%s reason=%r",
+                        self.name, fallback.error.url, fallback.error.status, str(fallback.error))
+            self._page_through(self._graphql_pages(run), run, size, context, start=fallback.page)
+            return context.now + GRAPHQL_PIN
+
+    def _rest_pages(self) -> PageFetcher:
+        def fetch(page: int, size: int, stats: ReadStats) -> tuple[list[dict[str, Any]], str]:
+            try:
+                return self.client.rest_page(self.slug, self.lang, page, size, stats)
+            except RestUnavailable as exc:
+                raise _Fallback(exc, page) from exc
+        return fetch
+
+    def _graphql_pages(self, run: _Read) -> PageFetcher:
+        run.stats.graphql = True
+        return lambda page, size, stats: self.client.graphql_page(self.slug, self.lang, page,
+                                                                  size, stats)
+
+    def _page_through(self, fetch: PageFetcher, run: _Read, size: int, context: SourceContext,
+                      start: int) -> None:
+        page = start
+        while len(run.items) < run.limit:
+            objects, origin = fetch(page, size, run.stats)
+            run.stats.pages += 1
+            items = self._items(objects, origin, run)
+            if not self._take(items, run, context):
+                return  # a page of known, unchanged items: the rest is older and known
+            if len(objects) < size:
+                return  # the last page
+            page += 1
+        if not run.first_run:
+            run.warnings.append(f"{self.name}: stopped after {run.limit} new or changed items "
+                                "without reaching known ones; older changes may be missed")
+
+    def _items(self, objects: list[dict[str, Any]], origin: str, run: _Read) -> list[Item]:
+        items = []
+        for obj in objects:
+            try:
+                items.append(item_from_api(obj, slug=self.slug, lang=self.lang, origin=origin))
+            except ValueError as exc:
+                run.warnings.append(f"{origin}: skipped a news object: {exc}")
+        if objects and not items:
+            raise FetchError(origin, "no usable news object on this page (changed format?): "
+                                     f"{json.dumps(objects[0], ensure_ascii=False)[:200]!r}")
+        return items
+
+    def _take(self, items: list[Item], run: _Read, context: SourceContext) -> bool:
+        """Add the page's new items; False when every item on it is known and unchanged."""
+        all_known = bool(items)
+        for item in items:
+            assert item.news_id is not None
+            run.newest = max(run.newest or 0, item.news_id)
+            known = not run.first_run and context.is_known(item)
+            all_known = all_known and known
+            if known or item.news_id in run.seen or len(run.items) >= run.limit:
+                continue  # (a repeat: the list shifted while we paged)
+            run.seen.add(item.news_id)
+            run.items.append(item)
+        return not all_known
+
+
+class _Fallback(Exception):
+    def __init__(self, error: RestUnavailable, page: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.page = page
+
+
+def _newest(previous: dict[str, Any], seen: int | None) -> int | None:
+    before = previous.get("newest_id")
+    candidates = [n for n in (before, seen) if isinstance(n, int) and not isinstance(n, bool)]
+    return max(candidates) if candidates else None
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        log.warning("govkz.bad_state_time value=%r", value)
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def sources_for_link(url: str, langs: tuple[str, ...], client: GovkzClient,
+                     config: GovkzConfig) -> list[GovkzSource]:
+    """One source per language for the organisation ``url`` names.
+
+    Languages: ``langs`` if given, else the link's ``?lang=``, else kk. Raises InvalidSourceURL.
+    """
+    link = parse_govkz_link(url)
+    chosen = tuple(langs) or (link.lang or DEFAULT_LANG,)
+    for lang in chosen:
+        if lang not in LANGUAGES:
+            raise InvalidSourceURL(url, f"unknown language {lang!r} (use one of "
+                                        f"{', '.join(LANGUAGES)})")
+    return [GovkzSource(link.slug, lang, client, config.backfill, config.page_size)
+            for lang in dict.fromkeys(chosen)]
+
+
+# --- circuit breaker --------------------------------------------------------------------------
+
+def breaker_after_failure(state: dict[str, Any] | None, now: datetime,
+                          config: GovkzConfig) -> dict[str, Any]:
+    """The state to save after a failed read: one more failure, and a rest once there have been
+    ``failure_threshold`` in a row. Other keys are kept; a success returns a state without
+    these keys, which resets the count."""
+    new = dict(state or {})
+    previous = new.get("failures")
+    failures = (previous if isinstance(previous, int) and previous > 0 else 0) + 1
+    new["failures"] = failures
+    if failures >= config.failure_threshold:
+        until = now + timedelta(seconds=config.rest_seconds)
+        new["resting_until"] = until.isoformat()
+        log.warning("govkz.breaker_open failures=%d resting_until=%s", failures,
+                    new["resting_until"])
+    return new
+
+
+def breaker_allows(state: dict[str, Any] | None, now: datetime) -> bool:
+    """False while a source rests after repeated failures; True otherwise (and for no state)."""
+    until = _time((state or {}).get("resting_until"))
+    return until is None or now >= until
+
+
+# --- the registry of organisations -------------------------------------------------------------
+
+def fetch_organisations(client: GovkzClient, lang: str, *,
+                        size: int = REGISTRY_PAGE_SIZE) -> list[OrgRecord]:
+    """Every organisation gov.kz lists, named in ``lang``; parents given as ids become slugs.
+
+    Raises FetchError.
+    """
+    query = (f"{{ projectdetails(_size: {size}) {{ id project_name slug parent_govorg {{ id }} "
+             "class { name } } }")
+    data = client.graphql(query, lang, ReadStats()).get("projectdetails")
+    url = client.base + GRAPHQL_PATH
+    rows = news_list(data, url, "organisations")
+    if len(rows) >= size:
+        log.warning("govkz.registry_truncated size=%d lang=%s", size, lang)
+    slugs = {str(row.get("id")): str(row["slug"]).strip().lower() for row in rows
+             if row.get("slug") and row.get("id") is not None}
+    return list(_org_records(rows, slugs, lang))
+
+
+def _org_records(rows: Iterable[dict[str, Any]], slugs: dict[str, str],
+                 lang: str) -> Iterable[OrgRecord]:
+    seen: set[str] = set()
+    for row in rows:
+        slug = str(row.get("slug") or "").strip().lower()
+        if not slug or slug in seen:
+            continue
+        seen.add(slug)
+        parent_id = _first(row.get("parent_govorg"), "id")
+        parent = slugs.get(str(parent_id)) if parent_id is not None else None
+        kind = clean_text(_first(row.get("class"), "name")) or None
+        yield OrgRecord(slug, clean_text(row.get("project_name")) or slug, lang, kind,
+                        parent if parent != slug else None)
+
+
+def _first(value: Any, key: str) -> Any:
+    """``value[key]`` for an object, or for the first object of a list; None otherwise."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value.get(key) if isinstance(value, dict) else None
