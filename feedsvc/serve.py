@@ -35,6 +35,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import FileResponse, Response
@@ -66,6 +67,7 @@ _CONTENT_TYPES = {
 }
 _OTHER = ("application/octet-stream", INDEX_CACHE_CONTROL)
 
+IN_MEMORY_MAX_BYTES = 1 << 20  # larger files are streamed from a worker thread
 GZIP_MIN_BYTES = 500  # below this the gzip header costs more than it saves
 GZIP_LEVEL = 6  # zlib's default: most of level 9's ratio at about half the CPU
 GRACEFUL_SECONDS = 5  # in-flight responses get this long after stop() before being cut
@@ -128,14 +130,47 @@ class OutDirFiles(StaticFiles):
 
     def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result,
                       scope: Scope, status_code: int = 200) -> Response:
-        """Our content type and Cache-Control; set before the 304 check so a 304 carries them."""
-        media_type, cache_control = _CONTENT_TYPES.get(Path(full_path).suffix.lower(), _OTHER)
-        headers = {"Cache-Control": cache_control, "Vary": "Accept-Encoding"}
-        response = FileResponse(full_path, status_code=status_code, stat_result=stat_result,
-                                media_type=media_type, headers=headers)
-        if self.is_not_modified(response.headers, Headers(scope=scope)):
+        """A 304, the file from memory (small files, plain GETs), or a streamed ``FileResponse``.
+
+        Our content type and Cache-Control are set before the 304 check so a 304 carries them.
+        """
+        request_headers = Headers(scope=scope)
+        response = _file_response(full_path, stat_result, status_code)
+        if self.is_not_modified(response.headers, request_headers):
             return NotModifiedResponse(response.headers)
+        if (scope["method"] == "GET" and "range" not in request_headers
+                and stat_result.st_size <= IN_MEMORY_MAX_BYTES):
+            return _in_memory_response(full_path, status_code) or response
         return response
+
+
+def _file_response(full_path: str | os.PathLike[str], stat_result: os.stat_result,
+                   status_code: int) -> FileResponse:
+    media_type, cache_control = _CONTENT_TYPES.get(Path(full_path).suffix.lower(), _OTHER)
+    headers = {"Cache-Control": cache_control, "Vary": "Accept-Encoding"}
+    return FileResponse(full_path, status_code=status_code, stat_result=stat_result,
+                        media_type=media_type, headers=headers)
+
+
+def _in_memory_response(full_path: str | os.PathLike[str], status_code: int) -> Response | None:
+    """The whole file in one read, with headers from the same open file; None: stream it.
+
+    Why: ``FileResponse`` streams through a worker thread per 64 KiB chunk (plus open and close);
+    for a feed of 150 KB that is most of the cost, and reading it on the loop (a hot page-cache
+    read of well under a millisecond) doubles the built-in server's throughput. Stat and body come
+    from one file descriptor, so a feed republished (renamed over) meanwhile is sent whole, old
+    or new, never with the old length and the new bytes.
+    """
+    try:
+        with open(full_path, "rb") as handle:
+            snapshot = os.fstat(handle.fileno())
+            data = handle.read(IN_MEMORY_MAX_BYTES + 1)
+    except OSError:  # removed or made unreadable since the lookup: as absent as it can be
+        raise HTTPException(status_code=404) from None
+    if len(data) != snapshot.st_size:
+        return None  # written to in place while we read: not our publisher; stream it
+    headers = _file_response(full_path, snapshot, status_code).headers
+    return Response(data, status_code=status_code, headers=dict(headers))
 
 
 def _is_plain_relative(path: str) -> bool:

@@ -278,6 +278,22 @@ def test_head_has_the_headers_and_no_body(server: FeedServer, site: Path) -> Non
     assert "last-modified" in response.headers
 
 
+def test_range_request_gets_the_requested_bytes(server: FeedServer, site: Path) -> None:
+    response = requests.get(url(server, "/all.atom"), headers={"Range": "bytes=0-99"},
+                            timeout=5)
+    assert response.status_code == 206
+    assert response.content == (site / "all.atom").read_bytes()[:100]
+
+
+def test_large_file_is_streamed_whole(serve: Callable[..., FeedServer], site: Path) -> None:
+    big = atom("big", "Большая лента", entries=9) * 300  # ~1.6 MB, past the in-memory limit
+    (site / "big.atom").write_text(big, encoding="utf-8")
+    response = requests.get(url(serve(), "/big.atom"), headers={"Accept-Encoding": "identity"},
+                            timeout=5)
+    assert response.status_code == 200
+    assert response.content == big.encode("utf-8")
+
+
 # --- compression -------------------------------------------------------------------------------
 
 
