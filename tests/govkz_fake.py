@@ -107,8 +107,9 @@ class GovkzFake:
     def start(self) -> GovkzFake:
         self._server = make_server("127.0.0.1", 0, self, threaded=True,
                                    request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="govkz-fake")
+        # A short poll interval: shutdown() waits for it, and tests start many servers.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
+                                        daemon=True, name="govkz-fake")
         self._thread.start()
         return self
 
