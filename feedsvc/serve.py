@@ -75,11 +75,11 @@ START_TIMEOUT = 10.0
 
 
 class ServeError(FeedsvcError):
-    """The HTTP server could not listen on its address, or did not come up."""
+    """The directory to serve is missing, or the server could not listen or did not come up."""
 
     def __init__(self, address: str, reason: str) -> None:
         super().__init__(f"{address}: {reason}")
-        self.address = address
+        self.address = address  # host:port, or the directory
         self.reason = reason
 
 
@@ -90,8 +90,11 @@ def make_app(out_dir: Path, health: HealthCheck | None = None) -> Starlette:
     """The ASGI app serving ``out_dir`` and ``/healthz``.
 
     ``health`` answers ``/healthz`` (200 when its ``status`` is ``"ok"``, 503 otherwise); without
-    it, ``/healthz`` says ``{"status": "ok", "mode": "static"}``. ``out_dir`` must exist.
+    it, ``/healthz`` says ``{"status": "ok", "mode": "static"}``. ``out_dir`` must exist:
+    :class:`ServeError` otherwise, rather than an empty site answering 404 to everything.
     """
+    if not out_dir.is_dir():
+        raise ServeError(str(out_dir), "no such directory to serve; build the feeds first")
     files = OutDirFiles(directory=out_dir, html=True)
     return Starlette(
         routes=[Route("/healthz", HealthEndpoint(health)), Mount("/", app=files)],

@@ -470,6 +470,11 @@ def test_taken_port_raises_serve_error(server: FeedServer, site: Path) -> None:
         FeedServer(make_app(site), "127.0.0.1", server.port).start()
 
 
+def test_missing_directory_raises_serve_error(tmp_path: Path) -> None:
+    with pytest.raises(ServeError, match="no such directory"):
+        make_app(tmp_path / "never-built")
+
+
 def test_start_leaves_signal_handlers_alone(site: Path) -> None:
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     feed_server = FeedServer(make_app(site), "127.0.0.1", 0)
