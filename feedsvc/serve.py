@@ -7,7 +7,7 @@ Only this module talks HTTP to subscribers; it reads the output directory and no
   ``If-Modified-Since`` → 304), ``HEAD`` and ranges come from ``StaticFiles``/``FileResponse``;
   gzip from ``GZipMiddleware``. What is ours: the content types, ``Cache-Control``, a stricter
   path lookup (no dotfiles, nothing that resolves outside the root, never a 500 for a strange
-  path) and a weak ``ETag`` once the body is gzipped.
+  path), small files sent from one read, and a weak ``ETag`` whenever gzip is in play.
 - :class:`FeedServer` runs one uvicorn server on a socket it binds itself, either in a
   background thread (the daemon: :meth:`FeedServer.start` / :meth:`FeedServer.stop`) or in the
   foreground (``feedsvc serve``: :meth:`FeedServer.run`). uvicorn never installs signal handlers;
