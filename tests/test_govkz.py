@@ -295,6 +295,12 @@ def test_no_body_and_no_description_leaves_the_title_alone() -> None:
     assert (item.title, item.paragraphs, item.html) == ("Title", (), None)
 
 
+def test_control_characters_and_lone_surrogates_are_dropped() -> None:
+    item = item_from_api(api_object(title="A\x01B\ud800", body="<p>x&#1;y\x00</p>"),
+                         slug="mfa", lang="en")
+    assert (item.title, item.paragraphs, item.html) == ("AB", ("xy",), "<p>xy</p>")
+
+
 def test_a_body_that_sanitises_to_nothing_falls_back_too() -> None:
     item = item_from_api(api_object(body="<script>x()</script>", short_description="Gist"),
                          slug="mfa", lang="en")
@@ -393,6 +399,8 @@ def test_a_500_storm_fails_with_the_status_after_all_attempts(govkz_server: Govk
     error = caught.value
     assert error.status == 500 and "/content-manager/news?projects=eq:mfa" in error.url
     assert "gave up after 3 attempts" in str(error) and "Internal error" in str(error)
+    assert str(error).startswith(error.url + ": HTTP 500: ")
+    assert str(error).endswith("(source govkz:mfa:en)")
     assert len(govkz_server.requests("news")) == 3 and len(sleeps.calls) == 2
     assert sleeps.calls[1] >= 2.0  # exponential: 1 s, then 2 s (plus jitter)
 

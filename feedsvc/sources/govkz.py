@@ -145,6 +145,8 @@ _BLOCKS = frozenset("address article aside blockquote caption center dd details 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _WHITESPACE = re.compile(r"\s+")
 _HAS_TAG = re.compile(r"<[a-zA-Z/!]")
+# Characters XML cannot carry (controls, lone surrogates, non-characters): editors paste them.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
 def item_from_api(obj: dict[str, Any], *, slug: str, lang: str,
@@ -202,6 +204,7 @@ def _content(obj: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
         value = obj.get(key)
         if not isinstance(value, str) or not value.strip():
             continue
+        value = _UNSAFE.sub("", value)
         if key == "body" or _HAS_TAG.search(value):
             markup = sanitise_html(value)
         else:
@@ -216,7 +219,7 @@ def clean_text(value: Any) -> str:
     """Plain text with HTML entities decoded and whitespace normalised ("" for null)."""
     if value is None:
         return ""
-    return " ".join(html.unescape(str(value)).split())
+    return " ".join(_UNSAFE.sub("", html.unescape(str(value))).split())
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -226,7 +229,7 @@ def _shorten(text: str, limit: int) -> str:
 def sanitise_html(fragment: str) -> str:
     """Editor HTML made safe: no scripts, iframes, styles, handlers or ``javascript:`` links;
     relative links and images made absolute on www.gov.kz."""
-    return _cleaner().clean(fragment)
+    return _UNSAFE.sub("", _cleaner().clean(fragment))  # it decodes &#1; into a raw \x01
 
 
 @lru_cache(maxsize=1)
@@ -277,7 +280,8 @@ def html_paragraphs(markup: str) -> tuple[str, ...]:
                 chunks.append("\n\n")
             if element is not root and element.tail:
                 chunks.append(_WHITESPACE.sub(" ", element.tail))
-    blocks = (" ".join(block.split()) for block in _PARAGRAPH_BREAK.split("".join(chunks)))
+    text = _UNSAFE.sub("", "".join(chunks))
+    blocks = (" ".join(block.split()) for block in _PARAGRAPH_BREAK.split(text))
     return tuple(block for block in blocks if block)
 
 
@@ -490,7 +494,16 @@ class GovkzSource:
         return f"GovkzSource({self.name!r})"
 
     def read(self, context: SourceContext) -> SourceResult:
-        """Items newest first: the backfill on a first read, what is new or changed later."""
+        """Items newest first: the backfill on a first read, what is new or changed later.
+
+        Raises FetchError (naming the URL, the status and this source) when gov.kz fails.
+        """
+        try:
+            return self._read(context)
+        except FetchError as exc:
+            raise _naming_source(exc, self.name) from exc
+
+    def _read(self, context: SourceContext) -> SourceResult:
         previous = context.previous_state() or {}
         first_run = not previous.get("backfilled")
         limit = self.backfill if first_run else self.backfill * CATCH_UP_FACTOR
@@ -502,7 +515,7 @@ class GovkzSource:
             self._page_through(self._graphql_pages(run), run, size, context, start=1)
         else:
             graphql_until = self._rest_then_graphql(run, size, context)
-        state = {"backfilled": True, "newest_id": _newest(previous, run.newest)}
+        state: dict[str, Any] = {"backfilled": True, "newest_id": _newest(previous, run.newest)}
         if graphql_until is not None and context.now < graphql_until:
             state["graphql_until"] = graphql_until.isoformat()
         log.debug("govkz.read source=%s items=%d pages=%d requests=%d graphql=%s", self.name,
@@ -585,6 +598,12 @@ class _Fallback(Exception):
         super().__init__(str(error))
         self.error = error
         self.page = page
+
+
+def _naming_source(error: FetchError, source: str) -> FetchError:
+    prefix = f"HTTP {error.status}: " if error.status is not None else ""
+    reason = error.reason.removeprefix(prefix)
+    return FetchError(error.url, f"{reason} (source {source})", error.status)
 
 
 def _newest(previous: dict[str, Any], seen: int | None) -> int | None:
