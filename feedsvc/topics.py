@@ -1,0 +1,691 @@
+"""Topics: which subjects a news item is about, by transparent weighted rules (issue 5).
+
+The taxonomy is data (``feedsvc/data/topics.toml``, or a file the user names): per topic a slug,
+names in en/ru/kk, a scope line, weighted keywords per language, and hints from the organisation
+(its kind and its slug or an ancestor's) and from the section label a source gave the item. Every
+score can be explained: :func:`classify` returns, per topic, the words and hints that produced it.
+
+How words meet keywords
+-----------------------
+Text is casefolded, "ё" read as "е" and apostrophes dropped ("People's" -> "peoples"); a token is
+a run of letters and digits. A keyword is one of:
+
+- a word (``tax``, ``налог``): in English and Russian both the keyword and every token are reduced
+  by the Snowball stemmer (``snowballstemmer``), so "taxes"/"tax" and "налоги"/"налога" meet; in
+  Kazakh the token must equal the word;
+- a declared stem ending in ``*`` (``салық*``, ``digitali*``): any token beginning with it, in any
+  language;
+- a phrase (``rule of law``, ``халық кеңес*``): consecutive tokens, each word matched as above.
+
+Why declared stems for Kazakh: Snowball has no Kazakh, and Kazakh is agglutinative -- suffixes
+stack on an unchanged root under vowel harmony (салық, салықтың, салықтарды, салық төлеушілердің).
+A home-made suffix stripper would have to get harmony and consonant alternation right and would
+still misfire silently; a root picked by a person plus prefix matching catches the inflected forms,
+is easy to read in an explanation and is fixed by editing the data file. Stems must be at least
+three letters so a stem cannot swallow unrelated words.
+
+Scoring
+-------
+A keyword found in the title adds ``weight * title_factor`` (once); found in the body it adds
+``weight * min(occurrences, body_cap)``. A matching section label adds its weight, the
+organisation's kind adds its weight, and the best-matching organisation slug in the item's chain
+(the slug itself, or a hint that is a ``-``-separated prefix of it: ``mfa`` covers
+``mfa-bucharest``) adds its weight. A topic is *assigned* when its score reaches ``threshold`` and
+is at least ``relative`` times the item's best score, so a passing mention in a long story about
+something else does not make it a topic of that story.
+
+Speed: all keywords are compiled once at load into dictionaries per language; each distinct token
+is stemmed once and the result is cached, so classifying an item is a tokenising regex, a
+``Counter`` and dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import snowballstemmer
+
+from .errors import DataFileError
+from .model import Item
+
+LANGUAGES = ("en", "ru", "kk")
+ORG_KINDS = ("ministry", "committee", "agency", "department", "embassy", "akimat", "other")
+DEFAULT_FILE = "topics.toml"
+MAX_WEIGHT = 10.0
+MIN_STEM = 3
+MAX_EXACT = 3
+
+_SLUG = re.compile(r"^[a-z0-9-]+$")
+_TOKEN = re.compile(r"\w+(?:['’ʼ`]\w+)*")
+_APOSTROPHES = str.maketrans("", "", "'’ʼ`")
+_STEMMERS = {"en": "english", "ru": "russian"}
+_CACHE_LIMIT = 300_000
+
+
+# --- public types ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    slug: str
+    names: dict[str, str]
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How scores become assignments; see the module docstring."""
+
+    threshold: float = 3.0
+    relative: float = 0.3
+    title_factor: float = 2.0
+    body_cap: int = 3
+    body_chars: int = 1500  # 0: the whole body
+
+
+@dataclass(frozen=True, slots=True)
+class TopicScore:
+    slug: str
+    score: float
+    assigned: bool
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Taxonomy:
+    """A loaded topics file. ``fingerprint`` (sha256 of the file's bytes) changes with any edit."""
+
+    topics: tuple[Topic, ...]
+    fingerprint: str
+    settings: Settings = field(default_factory=Settings)
+    source: str = ""
+    _matcher: _Matcher | None = field(default=None, repr=False, compare=False)
+
+    def get(self, slug: str) -> Topic | None:
+        return next((topic for topic in self.topics if topic.slug == slug), None)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+def load_taxonomy(path: Path | None = None) -> Taxonomy:
+    """The taxonomy in ``path``, or the shipped default; :class:`DataFileError` if malformed."""
+    if path is None:
+        resource = resources.files("feedsvc").joinpath("data", DEFAULT_FILE)
+        return parse_taxonomy(resource.read_bytes(), f"feedsvc/data/{DEFAULT_FILE}")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataFileError(str(path), "no such topics file") from None
+    except OSError as exc:
+        raise DataFileError(str(path), f"cannot read: {exc}") from exc
+    return parse_taxonomy(data, str(path))
+
+
+def parse_taxonomy(data: bytes, source: str) -> Taxonomy:
+    """A taxonomy from the bytes of a topics file; ``source`` names it in errors."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(source, f"not UTF-8 text: {exc.reason}") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _line_from_message(str(exc))
+        raise DataFileError(source, f"not valid TOML: {exc}", line) from exc
+    reader = _Reader(source, _Locator(text))
+    settings, topic_specs = reader.read(raw)
+    topics = tuple(spec.topic for spec in topic_specs)
+    matcher = _Matcher(topic_specs, settings)
+    return Taxonomy(topics, hashlib.sha256(data).hexdigest(), settings, source, matcher)
+
+
+def _line_from_message(message: str) -> int | None:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+class _Locator:
+    """Line numbers of keys and table headers, so errors can point at the offending line.
+
+    TOML has no positions once parsed; like ``config.py`` we search the text, here tracking which
+    ``[[topics]]`` entry and which table each line belongs to.
+    """
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+    _KEY = re.compile(r"""^\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*[=.]""")
+
+    def __init__(self, text: str) -> None:
+        self.keys: dict[tuple[int, str, str], int] = {}
+        self.headers: dict[tuple[int, str], int] = {}
+        topic, table = -1, ""
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = self._HEADER.match(line)
+            if header:
+                table = re.sub(r"\s+", "", header.group(2))
+                if header.group(1) == "[[" and table == "topics":
+                    topic += 1
+                self.headers.setdefault((topic, table), number)
+                continue
+            key = self._KEY.match(line)
+            if key:
+                name = next(group for group in key.groups() if group is not None)
+                name = _unescape(name) if key.group(1) is not None else name
+                self.keys.setdefault((topic, table, name), number)
+
+    def line(self, topic: int, table: str, *keys: str) -> int | None:
+        """The first of ``keys`` found in that table, else the table's header, else the topic's."""
+        for key in keys:
+            if (topic, table, key) in self.keys:
+                return self.keys[(topic, table, key)]
+        scope = topic if table.startswith("topics") else -1
+        return self.headers.get((scope, table)) or self.headers.get((topic, "topics"))
+
+
+def _unescape(quoted: str) -> str:
+    try:
+        return str(tomllib.loads(f'k = "{quoted}"')["k"])
+    except tomllib.TOMLDecodeError:
+        return quoted
+
+
+@dataclass(frozen=True, slots=True)
+class _Keyword:
+    label: str  # as written in the file
+    words: tuple[str, ...]  # normalised: a stem/word, or a prefix ending in "*"
+    weight: float
+
+
+@dataclass(slots=True)
+class _TopicSpec:
+    topic: Topic
+    keywords: dict[str, list[_Keyword]]
+    sections: dict[str, float]
+    org_kinds: dict[str, float]
+    orgs: dict[str, float]
+
+
+_SETTINGS_KEYS = {"threshold", "relative", "title_factor", "body_cap", "body_chars"}
+_TOPIC_KEYS = {"slug", "names", "scope", "sections", "org_kinds", "orgs", *LANGUAGES}
+
+
+class _Reader:
+    """Validates the parsed TOML; every refusal names the line of the offending key."""
+
+    def __init__(self, source: str, locator: _Locator) -> None:
+        self.source = source
+        self.where = locator
+
+    def fail(self, reason: str, line: int | None) -> DataFileError:
+        return DataFileError(self.source, reason, line)
+
+    def read(self, raw: dict[str, Any]) -> tuple[Settings, list[_TopicSpec]]:
+        for key in raw:
+            if key not in ("settings", "topics"):
+                raise self.fail(f"unknown key {key!r} at the top level (known: settings, topics)",
+                                self.where.line(-1, "", key))
+        settings = self.read_settings(raw.get("settings", {}))
+        entries = raw.get("topics")
+        if not isinstance(entries, list) or not entries:
+            raise self.fail("no topics: add at least one [[topics]] table",
+                            self.where.line(-1, "", "topics"))
+        specs: list[_TopicSpec] = []
+        lines: dict[str, int | None] = {}
+        for index, entry in enumerate(entries):
+            spec = self.read_topic(index, entry)
+            if spec.topic.slug in lines:
+                first = lines[spec.topic.slug]
+                raise self.fail(f"duplicate topic slug {spec.topic.slug!r} (first at line {first})",
+                                self.where.line(index, "topics", "slug"))
+            lines[spec.topic.slug] = self.where.line(index, "topics", "slug")
+            specs.append(spec)
+        return settings, specs
+
+    def read_settings(self, table: Any) -> Settings:
+        if not isinstance(table, dict):
+            raise self.fail("'settings' must be a table", self.where.line(-1, "", "settings"))
+        for key in table:
+            if key not in _SETTINGS_KEYS:
+                raise self.fail(f"unknown key {key!r} in [settings] (known: "
+                                f"{', '.join(sorted(_SETTINGS_KEYS))})",
+                                self.where.line(-1, "settings", key))
+        defaults = Settings()
+        threshold = self.number(table, "threshold", defaults.threshold, 0.0, None)
+        relative = self.number(table, "relative", defaults.relative, 0.0, 1.0)
+        factor = self.number(table, "title_factor", defaults.title_factor, 0.0, None)
+        cap = self.whole(table, "body_cap", defaults.body_cap, 1)
+        chars = self.whole(table, "body_chars", defaults.body_chars, 0)
+        return Settings(threshold, relative, factor, cap, chars)
+
+    def whole(self, table: dict[str, Any], key: str, default: int, low: int) -> int:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise self.fail(f"{key!r} must be a whole number of at least {low}, not {value!r}",
+                            self.where.line(-1, "settings", key))
+        return value
+
+    def number(self, table: dict[str, Any], key: str, default: float, low: float,
+               high: float | None) -> float:
+        value = table.get(key, default)
+        bad = isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value) or value <= low or (high is not None and value > high)
+        if bad:
+            limit = f"above {low:g}" + (f" and at most {high:g}" if high is not None else "")
+            raise self.fail(f"{key!r} must be a number {limit}, not {value!r}",
+                            self.where.line(-1, "settings", key))
+        return float(value)
+
+    def read_topic(self, index: int, entry: Any) -> _TopicSpec:
+        if not isinstance(entry, dict):
+            raise self.fail(f"topic #{index + 1} must be a table", None)
+        for key in entry:
+            if key not in _TOPIC_KEYS:
+                raise self.fail(f"unknown key {key!r} in topic #{index + 1} (known: "
+                                f"{', '.join(sorted(_TOPIC_KEYS))})",
+                                self.where.line(index, "topics", key))
+        slug = entry.get("slug")
+        if not isinstance(slug, str) or not _SLUG.match(slug):
+            reason = "has no 'slug'" if slug is None else \
+                f"slug {slug!r} must be lowercase letters, digits and '-' only"
+            raise self.fail(f"topic #{index + 1} {reason}",
+                            self.where.line(index, "topics", "slug"))
+        topic = Topic(slug, self.read_names(index, slug, entry.get("names")),
+                      self.read_scope(index, slug, entry.get("scope")))
+        keywords = {lang: self.read_keywords(index, slug, lang, entry.get(lang, {}))
+                    for lang in LANGUAGES}
+        sections = self.read_weights(index, slug, "sections", entry.get("sections", {}))
+        kinds = self.read_weights(index, slug, "org_kinds", entry.get("org_kinds", {}))
+        for kind in kinds:
+            if kind not in ORG_KINDS:
+                raise self.fail(f"topic {slug!r}: unknown organisation kind {kind!r} (use one of "
+                                f"{', '.join(ORG_KINDS)})", self.where.line(index, "topics",
+                                                                           "org_kinds"))
+        orgs = self.read_weights(index, slug, "orgs", entry.get("orgs", {}))
+        for org in orgs:
+            if not _SLUG.match(org):
+                raise self.fail(f"topic {slug!r}: {org!r} in 'orgs' is not a gov.kz slug",
+                                self.where.line(index, "topics", "orgs"))
+        return _TopicSpec(topic, keywords, {k.casefold(): w for k, w in sections.items()},
+                          kinds, orgs)
+
+    def read_names(self, index: int, slug: str, names: Any) -> dict[str, str]:
+        line = self.where.line(index, "topics", "names", "slug")
+        if not isinstance(names, dict):
+            raise self.fail(f"topic {slug!r} needs 'names' = {{ en = ..., ru = ..., kk = ... }}",
+                            line)
+        for lang in names:
+            if lang not in LANGUAGES:
+                raise self.fail(f"topic {slug!r}: unknown language {lang!r} in 'names' "
+                                f"(use {', '.join(LANGUAGES)})", line)
+        for lang in LANGUAGES:
+            value = names.get(lang)
+            if not isinstance(value, str) or not value.strip():
+                raise self.fail(f"topic {slug!r} has no name in {lang!r}", line)
+        return {lang: names[lang].strip() for lang in LANGUAGES}
+
+    def read_scope(self, index: int, slug: str, scope: Any) -> str:
+        if not isinstance(scope, str) or not scope.strip():
+            raise self.fail(f"topic {slug!r} needs a one-line 'scope'",
+                            self.where.line(index, "topics", "scope", "slug"))
+        return scope.strip()
+
+    def read_weights(self, index: int, slug: str, name: str, table: Any) -> dict[str, float]:
+        if not isinstance(table, dict):
+            raise self.fail(f"topic {slug!r}: {name!r} must be a table of name = weight",
+                            self.where.line(index, "topics", name))
+        return {key: self.weight(value, f"topic {slug!r}: {name} {key!r}",
+                                 self.where.line(index, f"topics.{name}", key) or
+                                 self.where.line(index, "topics", name))
+                for key, value in table.items()}
+
+    def weight(self, value: Any, what: str, line: int | None) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not math.isfinite(value) or not 0 < value <= MAX_WEIGHT:
+            raise self.fail(f"{what}: weight must be a number above 0 and at most "
+                            f"{MAX_WEIGHT:g}, not {value!r}", line)
+        return float(value)
+
+    def read_keywords(self, index: int, slug: str, lang: str, table: Any) -> list[_Keyword]:
+        if not isinstance(table, dict):
+            raise self.fail(f"topic {slug!r}: '{lang}' must be a table of keyword = weight",
+                            self.where.line(index, "topics", lang))
+        seen: dict[tuple[str, ...], str] = {}
+        keywords = []
+        for label, value in table.items():
+            line = self.where.line(index, f"topics.{lang}", label) or \
+                self.where.line(index, "topics", lang)
+            weight = self.weight(value, f"topic {slug!r}: {lang} keyword {label!r}", line)
+            words = self.keyword_words(label, lang, f"topic {slug!r}: {lang} keyword", line)
+            if words in seen:
+                raise self.fail(f"topic {slug!r}: {lang} keywords {seen[words]!r} and {label!r} "
+                                f"match the same words ({' '.join(words)}); keep one", line)
+            seen[words] = label
+            keywords.append(_Keyword(label, words, weight))
+        return keywords
+
+    def keyword_words(self, label: str, lang: str, what: str, line: int | None
+                      ) -> tuple[str, ...]:
+        parts = label.casefold().replace("ё", "е").translate(_APOSTROPHES).split()
+        words = []
+        for part in parts:
+            star = part.endswith("*")
+            stem = part.rstrip("*")
+            if not stem or not re.fullmatch(r"\w+", stem) or part.count("*") > 1:
+                raise self.fail(f"{what} {label!r}: each word must be letters/digits, "
+                                "optionally ending in a single '*'", line)
+            if star and len(stem) < MIN_STEM:
+                raise self.fail(f"{what} {label!r}: a stem ending in '*' needs at least "
+                                f"{MIN_STEM} letters", line)
+            words.append(stem + "*" if star else _normalise_word(stem, lang))
+        if not words:
+            raise self.fail(f"{what}: empty keyword", line)
+        return tuple(words)
+
+
+# --- matching ----------------------------------------------------------------------------------
+
+def _stemmer(lang: str) -> Callable[[str], str] | None:
+    algorithm = _STEMMERS.get(lang)
+    return snowballstemmer.stemmer(algorithm).stemWord if algorithm else None
+
+
+_STEM_FUNCTIONS = {lang: _stemmer(lang) for lang in LANGUAGES}
+
+
+def _normalise_word(word: str, lang: str) -> str:
+    """The form a word is compared in: stemmed in en/ru, except short words.
+
+    Words of up to ``MAX_EXACT`` letters are kept whole: they are mostly abbreviations ("ИИ",
+    "МИД", "UN", "VAT"), and stemming "ии" to "и" would match the conjunction "и".
+    """
+    word = word.replace("ё", "е").translate(_APOSTROPHES)
+    stem = _STEM_FUNCTIONS.get(lang)
+    return stem(word) if stem and len(word) > MAX_EXACT else word
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # identity hash: cheap Counter keys
+class _Rule:
+    topic: int
+    label: str
+    weight: float
+    rest: tuple[str, ...] = ()  # a phrase's words after the first
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    """What one word (casefolded) means in one language: its forms and the keywords it hits."""
+
+    forms: frozenset[str]
+    hits: tuple[_Rule, ...]  # single-word keywords it matches
+    starts: tuple[_Rule, ...]  # phrases whose first word it matches
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """A whitespace-separated piece of text ("kazakhstan.the", "(uncct)") and its words."""
+
+    words: tuple[_Token, ...]
+    hits: tuple[_Rule, ...]
+    starts: tuple[tuple[int, _Rule], ...]  # (index of the word in the chunk, phrase)
+
+
+class _Language:
+    """Compiled keywords of one language, with caches of words and chunks already seen.
+
+    Items are split on whitespace (fast) and each distinct chunk is tokenised, stemmed and
+    matched once; afterwards a chunk costs one dictionary look-up. Only chunks that hit a keyword
+    (``hot``) are looked at again.
+    """
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.single: dict[str, list[_Rule]] = {}
+        self.phrase: dict[str, list[_Rule]] = {}
+        self.prefixes: set[str] = set()
+        self.words: dict[str, _Token] = {}
+        self.chunks: dict[str, _Chunk] = {}
+        self.hot: set[str] = set()
+
+    def add(self, topic: int, keyword: _Keyword) -> None:
+        first, *rest = keyword.words
+        target = self.phrase if rest else self.single
+        target.setdefault(first, []).append(_Rule(topic, keyword.label, keyword.weight,
+                                                  tuple(rest)))
+        self.prefixes.update(word[:-1] for word in keyword.words if word.endswith("*"))
+
+    def word(self, raw: str) -> _Token:
+        known = self.words.get(raw)
+        if known is not None:
+            return known
+        forms = {_normalise_word(raw, self.lang)}
+        plain = raw.translate(_APOSTROPHES).replace("ё", "е")
+        forms.update(plain[:end] + "*" for end in range(MIN_STEM, len(plain) + 1)
+                     if plain[:end] in self.prefixes)
+        hits = tuple(rule for form in forms for rule in self.single.get(form, ()))
+        starts = tuple(rule for form in forms for rule in self.phrase.get(form, ()))
+        info = _Token(frozenset(forms), hits, starts)
+        self.words[raw] = info
+        return info
+
+    def learn(self, chunks: Iterable[str]) -> None:
+        if len(self.chunks) >= _CACHE_LIMIT:
+            self.chunks.clear()
+            self.words.clear()
+            self.hot.clear()
+        for chunk in chunks:
+            words = tuple(self.word(raw) for raw in _TOKEN.findall(chunk))
+            hits = tuple(rule for word in words for rule in word.hits)
+            starts = tuple((index, rule) for index, word in enumerate(words)
+                           for rule in word.starts)
+            self.chunks[chunk] = _Chunk(words, hits, starts)
+            if hits or starts:
+                self.hot.add(chunk)
+
+    def count(self, text: str) -> Counter[_Rule]:
+        """How many times each keyword occurs in ``text``.
+
+        One C-speed pass finds the distinct chunks and the few that matter (``hot``); a second
+        pass over the chunk list visits only those, checking phrases where they start.
+        """
+        chunks = text.casefold().split()
+        distinct = set(chunks)
+        unknown = distinct.difference(self.chunks)  # C fast path: set minus dict
+        if unknown:
+            self.learn(unknown)
+        found: Counter[_Rule] = Counter()
+        hot = distinct.intersection(self.hot)
+        if not hot:
+            return found
+        known = self.chunks
+        for position, chunk in enumerate(chunks):
+            if chunk in hot:
+                info = known[chunk]
+                for rule in info.hits:
+                    found[rule] += 1
+                for index, rule in info.starts:
+                    if self.continues(chunks, position, index + 1, rule.rest):
+                        found[rule] += 1
+        return found
+
+    def continues(self, chunks: list[str], position: int, index: int, rest: tuple[str, ...]
+                  ) -> bool:
+        """Whether the words from word ``index`` of chunk ``position`` on match ``rest``."""
+        words = self.chunks[chunks[position]].words
+        for wanted in rest:
+            while index >= len(words):
+                position += 1
+                if position >= len(chunks):
+                    return False
+                if chunks[position] not in self.chunks:
+                    self.learn((chunks[position],))
+                words, index = self.chunks[chunks[position]].words, 0
+            if wanted not in words[index].forms:
+                return False
+            index += 1
+        return True
+
+
+#: One piece of evidence: points, whether it is an organisation hint, where it matched ("title",
+#: "body", "section", "org kind", "org"), what matched, and how often. Text is made only on demand.
+_Evidence = tuple[float, bool, str, str, int]
+
+
+def _describe(entry: _Evidence) -> str:
+    points, _, where, what, times = entry
+    if where in ("title", "body"):
+        repeat = f" x{times}" if times > 1 else ""
+        return f'{where}:"{what}"{repeat} +{points:g}'
+    if where == "org kind":
+        return f"org kind {what} +{points:g}"
+    return f'{where} "{what}" +{points:g}'
+
+
+class _Matcher:
+    def __init__(self, specs: list[_TopicSpec], settings: Settings) -> None:
+        self.settings = settings
+        self.languages = {lang: _Language(lang) for lang in LANGUAGES}
+        self.sections: dict[str, list[tuple[int, float]]] = {}
+        self.kinds: dict[str, list[tuple[int, float]]] = {}
+        self.orgs: dict[str, list[tuple[int, float]]] = {}
+        for index, spec in enumerate(specs):
+            for lang, keywords in spec.keywords.items():
+                for keyword in keywords:
+                    self.languages[lang].add(index, keyword)
+            for table, hints in ((self.sections, spec.sections), (self.kinds, spec.org_kinds),
+                                 (self.orgs, spec.orgs)):
+                for key, weight in hints.items():
+                    table.setdefault(key, []).append((index, weight))
+
+    def languages_for(self, lang: str) -> Iterable[_Language]:
+        known = self.languages.get(lang)
+        return (known,) if known else self.languages.values()
+
+    def score(self, item: Item, org_kind: str | None, org_chain: tuple[str, ...]
+              ) -> dict[int, list[_Evidence]]:
+        """Evidence per topic index."""
+        evidence: dict[int, list[_Evidence]] = {}
+        self.score_text(item, evidence)
+        for section in item.sections:
+            for topic, weight in self.sections.get(section.casefold(), ()):
+                evidence.setdefault(topic, []).append((weight, False, "section", section, 1))
+        for topic, weight in self.kinds.get(org_kind or "", ()):
+            evidence.setdefault(topic, []).append((weight, True, "org kind", org_kind or "", 1))
+        for topic, (hint, weight) in self.org_hints(item.org, org_chain).items():
+            evidence.setdefault(topic, []).append((weight, True, "org", hint, 1))
+        return evidence
+
+    def score_text(self, item: Item, evidence: dict[int, list[_Evidence]]) -> None:
+        factor, cap = self.settings.title_factor, self.settings.body_cap
+        for language in self.languages_for(item.lang):
+            for rule in language.count(item.title):  # a title match counts once
+                evidence.setdefault(rule.topic, []).append(
+                    (rule.weight * factor, False, "title", rule.label, 1))
+            body = language.count(self.body(item)) if item.paragraphs else Counter()
+            for rule, times in body.items():
+                evidence.setdefault(rule.topic, []).append(
+                    (rule.weight * min(times, cap), False, "body", rule.label, times))
+
+    def body(self, item: Item) -> str:
+        """The body, or its first ``body_chars`` characters (cut at a space): the lead of a news
+        story names its subjects, later paragraphs drift into background and boilerplate."""
+        text = "\n".join(item.paragraphs)
+        limit = self.settings.body_chars
+        if not limit or len(text) <= limit:
+            return text
+        cut = text.rfind(" ", 0, limit + 1)
+        return text[:cut if cut > 0 else limit]
+
+    def org_hints(self, org: str | None, chain: tuple[str, ...]) -> dict[int, tuple[str, float]]:
+        """Per topic, the heaviest hint matching any slug of the chain or a prefix of one."""
+        best: dict[int, tuple[str, float]] = {}
+        for slug in (*chain, *((org,) if org and org not in chain else ())):
+            parts = slug.split("-")
+            for end in range(len(parts), 0, -1):
+                hint = "-".join(parts[:end])
+                for topic, weight in self.orgs.get(hint, ()):
+                    if topic not in best or weight > best[topic][1]:
+                        best[topic] = (hint, weight)
+        return best
+
+
+# --- classifying -------------------------------------------------------------------------------
+
+def classify(taxonomy: Taxonomy, item: Item, *, org_kind: str | None = None,
+             org_chain: tuple[str, ...] = ()) -> list[TopicScore]:
+    """A score for every topic that scored at all, best first, with the evidence for it.
+
+    ``org_chain`` is the item's organisation slug and then its ancestors (``("kgd-mangistau",
+    "kgd", "minfin")``); without it the item's own ``org`` is used.
+    """
+    evidence = _evidence(taxonomy, item, org_kind, org_chain)
+    scores = []
+    for topic, total, assigned in _decide(taxonomy.settings, evidence):
+        found = sorted(evidence[topic], key=lambda entry: -entry[0])
+        scores.append(TopicScore(taxonomy.topics[topic].slug, total, assigned,
+                                 tuple(_describe(entry) for entry in found)))
+    return scores
+
+
+def _evidence(taxonomy: Taxonomy, item: Item, org_kind: str | None,
+              org_chain: tuple[str, ...]) -> dict[int, list[_Evidence]]:
+    matcher = taxonomy._matcher
+    return matcher.score(item, org_kind, tuple(org_chain)) if matcher else {}
+
+
+def _decide(settings: Settings, evidence: dict[int, list[_Evidence]]
+            ) -> list[tuple[int, float, bool]]:
+    """(topic index, score, assigned) for every topic with evidence, best first.
+
+    Assigned: the score reaches the threshold and either is at least ``relative`` of the best
+    score, or the organisation hints alone reach the threshold (the file says this organisation's
+    news belongs to the topic, however much else the story talks about).
+    """
+    totals = {topic: round(sum(entry[0] for entry in found), 3)
+              for topic, found in evidence.items()}
+    best = max(totals.values(), default=0.0)
+    decided = []
+    for topic in sorted(totals, key=lambda index: (-totals[index], index)):
+        total = totals[topic]
+        by_org = sum(entry[0] for entry in evidence[topic] if entry[1])
+        assigned = total >= settings.threshold and (
+            total >= settings.relative * best or by_org >= settings.threshold)
+        decided.append((topic, total, assigned))
+    return decided
+
+
+def assign_topics(taxonomy: Taxonomy, item: Item, *, org_kind: str | None = None,
+                  org_chain: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The slugs of the topics assigned to ``item``, in taxonomy order."""
+    evidence = _evidence(taxonomy, item, org_kind, org_chain)
+    assigned = sorted(topic for topic, _, yes in _decide(taxonomy.settings, evidence) if yes)
+    return tuple(taxonomy.topics[topic].slug for topic in assigned)
+
+
+def explain(taxonomy: Taxonomy, item: Item, *, org_kind: str | None = None,
+            org_chain: tuple[str, ...] = ()) -> str:
+    """Why ``item`` got (or did not get) each topic that scored, as plain text."""
+    settings = taxonomy.settings
+    scores = classify(taxonomy, item, org_kind=org_kind, org_chain=org_chain)
+    lines = [f"{item.title!r} ({item.lang}): a topic is assigned when its score is at least "
+             f"{settings.threshold:g} and at least {settings.relative:.0%} of the best score, "
+             f"or when organisation hints alone reach {settings.threshold:g} (title words count "
+             f"x{settings.title_factor:g}, body words up to {settings.body_cap} times)"]
+    if not scores:
+        lines.append("  no topic scored: no keyword, section or organisation hint matched")
+    for score in scores:
+        if score.assigned:
+            verdict = "ASSIGNED"
+        elif score.score < settings.threshold:
+            verdict = f"not assigned (below {settings.threshold:g})"
+        else:
+            verdict = f"not assigned (below {settings.relative:.0%} of the best score)"
+        lines.append(f"  {score.slug}: {score.score:g} {verdict}")
+        lines.extend(f"      {line}" for line in score.evidence)
+    return "\n".join(lines)
