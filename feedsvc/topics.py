@@ -180,6 +180,10 @@ class _Locator:
                 name = _unescape(name) if key.group(1) is not None else name
                 self.keys.setdefault((topic, table, name), number)
 
+    def find(self, topic: int, table: str, key: str) -> int | None:
+        """The line setting ``key`` in that table of that topic (-1: outside every topic)."""
+        return self.keys.get((topic, table, key))
+
     def line(self, topic: int, table: str, *keys: str) -> int | None:
         """The first of ``keys`` found in that table, else the table's header, else the topic's."""
         for key in keys:
@@ -341,7 +345,7 @@ class _Reader:
             raise self.fail(f"topic {slug!r}: {name!r} must be a table of name = weight",
                             self.where.line(index, "topics", name))
         return {key: self.weight(value, f"topic {slug!r}: {name} {key!r}",
-                                 self.where.line(index, f"topics.{name}", key) or
+                                 self.where.find(index, f"topics.{name}", key) or
                                  self.where.line(index, "topics", name))
                 for key, value in table.items()}
 
@@ -359,7 +363,7 @@ class _Reader:
         seen: dict[tuple[str, ...], str] = {}
         keywords = []
         for label, value in table.items():
-            line = self.where.line(index, f"topics.{lang}", label) or \
+            line = self.where.find(index, f"topics.{lang}", label) or \
                 self.where.line(index, "topics", lang)
             weight = self.weight(value, f"topic {slug!r}: {lang} keyword {label!r}", line)
             words = self.keyword_words(label, lang, f"topic {slug!r}: {lang} keyword", line)
