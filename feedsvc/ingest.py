@@ -68,7 +68,7 @@ class Snapshot:
 @dataclass(slots=True)
 class Changes:
     items: list[ItemWrite] = field(default_factory=list)
-    sightings: list[tuple[str, str, Item]] = field(default_factory=list)
+    sightings: list[tuple[str, str, Item, bool]] = field(default_factory=list)
     keys: list[tuple[str, str]] = field(default_factory=list)
     memberships: list[tuple[str, set[str], str]] = field(default_factory=list)
     dirty_feeds: set[str] = field(default_factory=set)
@@ -150,9 +150,14 @@ def _decide_one(changes: Changes, source: str, atom_id: str, sighting: Item,
     if row is not None and previous is not None and previous[0] == sighting_hash:
         changes.unchanged += 1
         return
-    changes.sightings.append((atom_id, source, sighting))
-    others = [item for name, (_, item) in stored.items() if name != source]
-    merged = merge_sightings([*others, sighting]) if others else sighting
+    others = {name: item for name, (_, item) in stored.items() if name != source}
+    changes.sightings.append((atom_id, source, sighting, not others))
+    if len(others) == 1 and len(stored) == 1:
+        # The other source's sighting was stored as "same as the item": spell it out now that
+        # the item becomes a merge of two.
+        (name, item), = others.items()
+        changes.sightings.append((atom_id, name, item, False))
+    merged = merge_sightings([*others.values(), sighting]) if others else sighting
     if row is not None and row.content_hash == merged.content_hash():
         changes.unchanged += 1
         return

@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import datetime
 from importlib import resources
 from typing import Literal
@@ -46,7 +47,7 @@ class Origin:
         return f"{self.source}:{self.line}" if self.line is not None else self.source
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Item:
     """One news story as one source saw it.
 
@@ -92,8 +93,18 @@ class Item:
         news = self.news_key
         return (news, self.title_key) if news else (self.title_key,)
 
+    @cached_property
+    def _content_hash(self) -> str:
+        return self._compute_content_hash()
+
     def content_hash(self) -> str:
-        """A hash of what a reader sees; where the item was read (origin) does not count."""
+        """A hash of what a reader sees; where the item was read (origin) does not count.
+
+        Cached on the instance: the ingest path asks for it several times per item.
+        """
+        return self._content_hash
+
+    def _compute_content_hash(self) -> str:
         payload = [
             self.title,
             self.published.isoformat() if self.published else None,
@@ -157,6 +168,8 @@ def merge_sightings(sightings: list[Item]) -> Item:
     """
     if not sightings:
         raise ValueError("merge_sightings needs at least one item")
+    if len(sightings) == 1:
+        return sightings[0]
     ranked = sorted(sightings, key=lambda it: (it.authority, len(it.text) + len(it.html or ""),
                                                it.content_hash()), reverse=True)
     winner = ranked[0]

@@ -260,7 +260,7 @@ class Pipeline:
         self.store.write_items(changes.items)
         self.store.write_keys(changes.keys)
         self.store.write_sightings(changes.sightings, now)
-        self.store.set_memberships(changes.memberships)
+        self.store.set_memberships(changes.memberships, changes.created)
 
     # --- derived data: topics and memberships -----------------------------------------------
 

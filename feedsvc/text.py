@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
 
 # C0 controls except tab/newline/CR, DEL, C1 controls, and the two XML non-characters: none of
 # them may reach an XML file, and none carries meaning in a news text.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ufeff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-_KAZAKH_ONLY = set("әіңғүұқөһӘІҢҒҮҰҚӨҺ")
 
 
 def strip_controls(text: str) -> tuple[str, int]:
@@ -25,22 +23,23 @@ def xml_safe(text: str) -> str:
     return strip_controls(text)[0]
 
 
+_LATIN = re.compile("[A-Za-z]")
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_KAZAKH = re.compile("[әіңғүұқөһӘІҢҒҮҰҚӨҺ]")
+
+
 def guess_language(text: str) -> str:
-    """"kk", "ru" or "en", from the letters used.
+    """"kk", "ru" or "en", from the letters used in the first few hundred characters.
 
     Kazakh Cyrillic has nine letters Russian lacks; a text mostly in Cyrillic with a few of them is
     Kazakh. Good enough to keep feeds from mixing languages; not a general language detector.
     """
-    latin = cyrillic = kazakh = 0
-    for char in text[:4000]:
-        if "a" <= char <= "z" or "A" <= char <= "Z":
-            latin += 1
-        elif "\u0400" <= char <= "\u04ff":
-            cyrillic += 1
-            if char in _KAZAKH_ONLY:
-                kazakh += 1
+    sample = text[:600]
+    latin = len(_LATIN.findall(sample))
+    cyrillic = len(_CYRILLIC.findall(sample))
     if cyrillic <= latin:
         return "en"
+    kazakh = len(_KAZAKH.findall(sample))
     return "kk" if kazakh >= max(2, cyrillic // 200) else "ru"
 
 
@@ -61,29 +60,28 @@ class GovkzNewsLink:
                 f"{self.news_id}")
 
 
-_GOVKZ_PATH = re.compile(
-    r"^/memleket/entities/(?P<slug>[a-z0-9][a-z0-9_-]*)"
-    r"(?:/press/(?P<kind>news|article)(?:/details/(?P<id>\d+))?)?/*$",
+_GOVKZ_URL = re.compile(
+    r"^https?://(?:www\.)?gov\.kz(?::\d+)?/memleket/entities/(?P<slug>[a-z0-9][a-z0-9_-]*)"
+    r"(?:/press/(?P<kind>news|article)(?:/details/(?P<id>\d+))?)?/*"
+    r"(?:\?(?P<query>[^#]*))?(?:#.*)?$",
     re.IGNORECASE,
 )
+_LANG_PARAM = re.compile(r"(?:^|&)lang=(kk|ru|en)(?:&|$)", re.IGNORECASE)
 
 
 def parse_govkz_url(url: str) -> GovkzNewsLink | None:
-    """The organisation (and item) a gov.kz link names, or None if it is not such a link."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    host = (parts.hostname or "").lower()
-    if parts.scheme.lower() not in ("http", "https") or host not in ("gov.kz", "www.gov.kz"):
-        return None
-    match = _GOVKZ_PATH.match(parts.path)
+    """The organisation (and item) a gov.kz link names, or None if it is not such a link.
+
+    One regular expression rather than urllib: text dumps carry one link per item, and this is
+    on the hot path of a 100,000-item build.
+    """
+    match = _GOVKZ_URL.match(url.strip())
     if not match:
         return None
-    lang = parse_qs(parts.query).get("lang", [None])[0]
-    lang = lang.lower() if lang and lang.lower() in ("kk", "ru", "en") else None
+    lang_match = _LANG_PARAM.search(match.group("query") or "")
     news_id = int(match.group("id")) if match.group("id") else None
-    return GovkzNewsLink(match.group("slug").lower(), news_id, lang,
+    return GovkzNewsLink(match.group("slug").lower(), news_id,
+                         lang_match.group(1).lower() if lang_match else None,
                          (match.group("kind") or "news").lower())
 
 

@@ -30,8 +30,9 @@ from . import SourceContext, SourceResult
 
 TEXT_SUFFIXES = (".txt", ".text")
 
-_TITLE = re.compile(r"^(?P<title>.*?\w.*?)[\s\u00a0]+(?P<date>(?P<d>\d{1,2})\.(?P<m>\d{1,2})\."
-                    r"(?P<y>\d{4}))$")
+# Searched, not matched from the start: a title line is recognised by its last characters, so a
+# long body line costs one linear scan (a ".*?" prefix here once made parsing quadratic).
+_DATE_AT_END = re.compile(r"[\s\u00a0]+(?P<date>(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4}))$")
 _MAX_TITLE = 400
 _TRAILER = re.compile(
     r"(?:(?<=[\s.!?»”\")])|^)(?:Source|Sources|Источник|Дереккөз|Дерек\s+көзі)"
@@ -211,13 +212,27 @@ class _Walker:
         return end
 
 
-def _title_match(line: str) -> re.Match[str] | None:
-    if len(line) > _MAX_TITLE + 11:
+@dataclass(frozen=True, slots=True)
+class _TitleLine:
+    title: str
+    date: str
+    day: int
+    month: int
+    year: int
+
+
+def _title_match(line: str) -> _TitleLine | None:
+    """A title line: some words, then a space and ``DD.MM.YYYY`` at the very end."""
+    if len(line) > _MAX_TITLE + 11 or not line[-1:].isdigit():
         return None
-    match = _TITLE.match(line)
-    if match and _TRAILER.search(match.group("title")):
+    found = _DATE_AT_END.search(line)
+    if found is None:
         return None
-    return match
+    title = line[: found.start()]
+    if not any(char.isalnum() for char in title) or _TRAILER.search(title):
+        return None
+    return _TitleLine(title, found.group("date"), int(found.group("d")), int(found.group("m")),
+                      int(found.group("y")))
 
 
 def _looks_like_label(line: str) -> bool:
@@ -229,10 +244,10 @@ def build_item(title_line: str, body_lines: list[str], origin: Origin, section: 
     """One Item from its title line and body lines (pure apart from appending warnings)."""
     match = _title_match(title_line)
     assert match is not None
-    title = " ".join(match.group("title").split())
+    title = " ".join(match.title.split())
     published = _parse_date(match)
     if published is None:
-        warnings.append(f"{origin}: impossible date {match.group('date')}; item kept without a "
+        warnings.append(f"{origin}: impossible date {match.date}; item kept without a "
                         "publication date")
     paragraphs = [line for line in body_lines if line]
     paragraphs, url = _take_trailer(paragraphs)
@@ -254,16 +269,15 @@ def build_item(title_line: str, body_lines: list[str], origin: Origin, section: 
         sections=(section,) if section else (),
         attribution=attribution,
         publication=publication,
-        raw_date=match.group("date"),
+        raw_date=match.date,
     )
 
 
-def _parse_date(match: re.Match[str]) -> datetime | None:
-    day, month, year = int(match.group("d")), int(match.group("m")), int(match.group("y"))
-    if year not in _YEARS:
+def _parse_date(match: _TitleLine) -> datetime | None:
+    if match.year not in _YEARS:
         return None
     try:
-        return datetime(year, month, day, tzinfo=ALMATY)
+        return datetime(match.year, match.month, match.day, tzinfo=ALMATY)
     except ValueError:
         return None
 
