@@ -13,8 +13,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from importlib import resources
 from typing import Literal
 from zoneinfo import ZoneInfo
