@@ -123,7 +123,7 @@ def build(**options: Any) -> None:
         with ExitStack() as stack:
             for lock in owner_locks(config.db, config.out_dir):
                 stack.enter_context(lock)
-            pipeline = Pipeline(config)
+            pipeline = Pipeline(config, parallel=True)
             stack.callback(pipeline.close)
             report = pipeline.build(progress=_progress_bar)
         elapsed = time.monotonic() - started

@@ -14,7 +14,7 @@ from datetime import datetime
 from .model import FeedRef, Item, merge_sightings
 from .registry import Registry
 from .render import atom_id_for
-from .store import ItemRow, ItemWrite
+from .store import ItemRow, ItemWrite, Refiling
 
 Classifier = Callable[[Item], tuple[str, ...]]
 
@@ -62,7 +62,6 @@ class Snapshot:
     keys: dict[str, str]  # identity key -> Atom id
     rows: dict[str, ItemRow]
     sightings: dict[str, dict[str, tuple[str, Item]]]  # atom -> source -> (hash, item)
-    memberships: dict[str, set[str]]
 
 
 @dataclass(slots=True)
@@ -70,11 +69,12 @@ class Changes:
     items: list[ItemWrite] = field(default_factory=list)
     sightings: list[tuple[str, str, Item, bool]] = field(default_factory=list)
     keys: list[tuple[str, str]] = field(default_factory=list)
-    memberships: list[tuple[str, set[str], str]] = field(default_factory=list)
+    refilings: list[Refiling] = field(default_factory=list)
     dirty_feeds: set[str] = field(default_factory=set)
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    first_sightings: int = 0  # stories this source had not told before
     created: set[str] = field(default_factory=set)
 
 
@@ -104,7 +104,7 @@ def _existing_atom(sighting: Sighting, snapshot: Snapshot) -> str | None:
     return None
 
 
-def memberships(item: Item, topics: tuple[str, ...], registry: Registry) -> set[str]:
+def memberships(item: Item, topics: tuple[str, ...], registry: Registry) -> frozenset[str]:
     """Feed keys an item belongs to: everything, its ministry, its organisations, its topics."""
     lang = item.lang
     feeds = {FeedRef("all", None, lang).key}
@@ -113,7 +113,7 @@ def memberships(item: Item, topics: tuple[str, ...], registry: Registry) -> set[
         feeds.add(FeedRef("ministry", chain[-1], lang).key)
         feeds.update(FeedRef("org", slug, lang).key for slug in chain[:-1])
     feeds.update(FeedRef("topic", topic, lang).key for topic in topics)
-    return feeds
+    return frozenset(feeds)
 
 
 def sort_key(item: Item, atom_id: str, first_seen: datetime) -> str:
@@ -150,6 +150,8 @@ def _decide_one(changes: Changes, source: str, atom_id: str, sighting: Item,
     if row is not None and previous is not None and previous[0] == sighting_hash:
         changes.unchanged += 1
         return
+    if previous is None:
+        changes.first_sightings += 1
     others = {name: item for name, (_, item) in stored.items() if name != source}
     changes.sightings.append((atom_id, source, sighting, not others))
     if len(others) == 1 and len(stored) == 1:
@@ -171,6 +173,10 @@ def _decide_one(changes: Changes, source: str, atom_id: str, sighting: Item,
         first_seen = row.first_seen
         updated = row.updated if atom_id in fresh else now
         changes.changed += 1
-    changes.items.append(ItemWrite(merged, atom_id, updated, first_seen, topics))
-    changes.memberships.append((atom_id, feeds, sort_key(merged, atom_id, first_seen)))
-    changes.dirty_feeds |= feeds | snapshot.memberships.get(atom_id, set())
+    key = sort_key(merged, atom_id, first_seen)
+    changes.items.append(ItemWrite(merged, atom_id, updated, first_seen, topics, feeds, key))
+    old_feeds = row.feeds if row else frozenset()
+    old_key = row.sort_key if row else None
+    if (feeds, key) != (old_feeds, old_key):
+        changes.refilings.append(Refiling(atom_id, feeds, key, old_feeds, old_key))
+    changes.dirty_feeds |= feeds | old_feeds

@@ -20,9 +20,21 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 
-def _zone_from_tzdata(name: str) -> ZoneInfo:
+class _AlmatyZone(ZoneInfo):
+    """Asia/Almaty as read from the tzdata package.
+
+    A zone read from a file cannot be pickled by its key (unpickling would look the key up in
+    the system's tables again), so it pickles as a reference to this module's constant; items
+    cross process boundaries in parallel builds.
+    """
+
+    def __reduce__(self) -> str:
+        return "ALMATY"
+
+
+def _zone_from_tzdata(name: str) -> _AlmatyZone:
     with resources.files("tzdata.zoneinfo").joinpath(name).open("rb") as handle:
-        return ZoneInfo.from_file(handle, key=name)
+        return _AlmatyZone.from_file(handle, key=name)
 
 
 #: Kazakhstan's single time zone (UTC+5 since 2024-03-01), read from the tzdata package.

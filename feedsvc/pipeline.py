@@ -28,10 +28,11 @@ from typing import Any
 from . import __version__
 from .config import Config, SourceConfig
 from .errors import FeedsvcError, SourceError
-from .ingest import Changes, Snapshot, decide, group_sightings, memberships, sort_key
+from .filing import Filing
+from .ingest import Changes, Sighting, Snapshot, decide, group_sightings, memberships, sort_key
 from .model import ALMATY, FeedRef, Item
 from .publish import remove_stale_temporaries, write_if_changed
-from .registry import Registry, load_registry
+from .registry import Registry
 from .render import (
     FeedSpec,
     Listing,
@@ -43,11 +44,14 @@ from .render import (
     render_opml,
 )
 from .sources import Source, SourceResult
-from .sources.textdump import TextDumpFile, files_in
-from .store import FeedRecord, Store
+from .sources.textdump import TextDumpFile, files_in, unchanged_since
+from .store import FeedRecord, Refiling, Store
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+#: Below these amounts a parallel build would spend more starting workers than it saves.
+PARALLEL_MIN_FEEDS = 64
+PARALLEL_MIN_BYTES = 8_000_000
 
 
 def utc_now() -> datetime:
@@ -127,14 +131,14 @@ class Pipeline:
     """Owns the store for the life of a build or a daemon; thread-safe through ``lock``."""
 
     def __init__(self, config: Config, *, clock: Clock = utc_now,
-                 classifier: Callable[..., tuple[str, ...]] | None = None) -> None:
+                 classifier: Callable[[Item], tuple[str, ...]] | None = None,
+                 parallel: bool = False) -> None:
         self.config = config
         self.clock = clock
+        self.parallel = parallel
         self.lock = threading.RLock()
         self.store = Store(config.db)
-        self.registry: Registry = load_registry(self.store.live_organisations())
-        self.taxonomy = _load_taxonomy(config)
-        self._classifier = classifier
+        self.filing = Filing.load(config, self.store.live_organisations(), classifier)
         self.pending: set[str] = set()
         self.last_regeneration: datetime | None = None
         self.active_sources: set[str] = set()
@@ -146,21 +150,19 @@ class Pipeline:
     # --- wiring ---------------------------------------------------------------------------
 
     @property
+    def registry(self) -> Registry:
+        return self.filing.registry
+
+    @property
+    def taxonomy(self) -> Any:
+        return self.filing.taxonomy
+
+    @property
     def site(self) -> Site:
-        names = {topic.slug: topic.names for topic in self.taxonomy.topics} \
-            if self.taxonomy else {}
-        return Site(self.config.normalised_base_url, self.config.language, self.registry, names)
+        return self.filing.site
 
     def classify(self, item: Item) -> tuple[str, ...]:
-        if self._classifier is not None:
-            return self._classifier(item)
-        if self.taxonomy is None:
-            return ()
-        from .topics import assign_topics
-
-        chain = self.registry.chain(item.org) if item.org else ()
-        kind = self.registry.get(item.org).kind if item.org else None
-        return assign_topics(self.taxonomy, item, org_kind=kind, org_chain=chain)
+        return self.filing.classify(item)
 
     def sources(self) -> list[Source]:
         """Every configured, enabled source; a directory expands to its text files now."""
@@ -195,18 +197,55 @@ class Pipeline:
         self.refresh_derived()
         fresh: set[str] = set()
         chosen = list(sources) if sources is not None else self.sources()
-        for source in (progress(chosen) if progress else chosen):
-            report.sources.append(self.ingest(source, fresh))
+        preparer = self._preparer(chosen)
+        try:
+            for source in (progress(chosen) if progress else chosen):
+                prepared = preparer.take(source.name) \
+                    if preparer is not None and source.name in preparer else None
+                report.sources.append(self.ingest(source, fresh, prepared))
+        finally:
+            if preparer is not None:
+                preparer.close()
         report.publish = self.regenerate()
         return report
 
-    def ingest(self, source: Source, fresh: set[str] | None = None) -> SourceOutcome:
-        """Read one source and store what it brought. Never raises for a bad source."""
+    def _preparer(self, chosen: list[Source]) -> Any:
+        """Workers for the changed files of a big build, or None when one core is enough."""
+        if not self.parallel:
+            return None
+        jobs = []
+        size = 0
+        for source in chosen:
+            if not isinstance(source, TextDumpFile):
+                continue
+            previous = self.store.source_state(source.name)
+            if unchanged_since(source.path, previous):
+                continue
+            jobs.append((source.name, previous))
+            size += source.path.stat().st_size if source.path.is_file() else 0
+        if len(jobs) < 2 or size < PARALLEL_MIN_BYTES:
+            return None
+        from .parallel import Preparer
+
+        log.info("build.parallel files=%d bytes=%d", len(jobs), size)
+        return Preparer(self.config, self.store.live_organisations(), jobs)
+
+    def ingest(self, source: Source, fresh: set[str] | None = None,
+               prepared: Any = None) -> SourceOutcome:
+        """Read one source (or take what a worker read) and store it. Never raises for a bad
+        source: the failure is logged and recorded, and the caller goes on."""
         now = self.clock().astimezone(ALMATY)
         outcome = SourceOutcome(source.name)
         self.active_sources.add(source.name)
+        sightings = None
+        topics: dict[str, tuple[str, ...]] = {}
         try:
-            result = source.read(_Context(self, source.name, now))
+            if prepared is None:
+                result = source.read(_Context(self, source.name, now))
+            elif prepared.error:
+                return self._failed(outcome, prepared.error, now)
+            else:
+                result, sightings, topics = prepared.result, prepared.sightings, prepared.topics
         except (SourceError, FeedsvcError) as exc:
             return self._failed(outcome, str(exc), now)
         except Exception as exc:  # a bug, but one source must not take the others down
@@ -216,7 +255,8 @@ class Pipeline:
         outcome.stats = result.stats
         for warning in result.warnings:
             log.warning("source.warning %s", warning)
-        self._store(source.name, result, outcome, now, fresh if fresh is not None else set())
+        self._store(source.name, result, outcome, now, fresh if fresh is not None else set(),
+                    sightings, topics)
         log.info("source.read source=%s new=%d changed=%d unchanged=%d skipped=%s",
                  source.name, outcome.new, outcome.changed, outcome.unchanged,
                  str(outcome.skipped).lower())
@@ -230,37 +270,44 @@ class Pipeline:
         return outcome
 
     def _store(self, name: str, result: SourceResult, outcome: SourceOutcome, now: datetime,
-               fresh: set[str]) -> None:
+               fresh: set[str], sightings: list[Sighting] | None = None,
+               topics: dict[str, tuple[str, ...]] | None = None) -> None:
         with self.lock:
             if result.unchanged:
                 outcome.skipped = True
                 with self.store.transaction():
                     self.store.record_success(name, result.state, now)
                 return
-            sightings = group_sightings(result.items)
+            if sightings is None:
+                sightings = group_sightings(result.items)
+            known = topics or {}
+
+            def classify(item: Item) -> tuple[str, ...]:
+                found = known.get(item.content_hash())
+                return found if found is not None else self.classify(item)
+
             with self.store.transaction():
-                changes = decide(name, sightings, self._snapshot(sightings), now,
-                                 self.classify, self.registry, fresh)
+                changes = decide(name, sightings, self._snapshot(sightings), now, classify,
+                                 self.registry, fresh)
                 self._apply(changes, now)
                 self.store.record_success(name, result.state, now)
-                self.store.count_source_items(name)
+                self.store.add_source_items(name, changes.first_sightings)
             fresh |= changes.created
             self.pending |= changes.dirty_feeds
         outcome.new, outcome.changed, outcome.unchanged = (changes.new, changes.changed,
                                                            changes.unchanged)
 
-    def _snapshot(self, sightings: list[Any]) -> Snapshot:
+    def _snapshot(self, sightings: list[Sighting]) -> Snapshot:
         store = self.store
         keys = store.lookup_keys(key for s in sightings for key in s.keys)
         atoms = set(keys.values())
-        return Snapshot(keys, store.item_rows(atoms), store.sightings(atoms),
-                        store.memberships(atoms))
+        return Snapshot(keys, store.item_rows(atoms), store.sightings(atoms))
 
     def _apply(self, changes: Changes, now: datetime) -> None:
         self.store.write_items(changes.items)
         self.store.write_keys(changes.keys)
         self.store.write_sightings(changes.sightings, now)
-        self.store.set_memberships(changes.memberships, changes.created)
+        self.store.refile(changes.refilings)
 
     # --- derived data: topics and memberships -----------------------------------------------
 
@@ -270,8 +317,7 @@ class Pipeline:
         Editing the taxonomy or fetching organisation names must show in the next build's
         feeds without re-reading any source.
         """
-        fingerprint = "|".join([__version__, self.registry.fingerprint,
-                                self.taxonomy.fingerprint if self.taxonomy else "no-topics"])
+        fingerprint = f"{__version__}|{self.filing.fingerprint}"
         with self.lock:
             previous = self.store.get_meta("derived")
             if previous == fingerprint:
@@ -287,15 +333,16 @@ class Pipeline:
         old_feeds = self.store.all_member_feeds()
         with self.store.transaction():
             for batch in self.store.iter_items():
-                rows = []
-                topic_pairs = []
-                for atom_id, item, first_seen in batch:
+                filings = []
+                moves = []
+                for row, item in batch:
                     topics = self.classify(item)
-                    topic_pairs.append((atom_id, topics))
-                    rows.append((atom_id, memberships(item, topics, self.registry),
-                                 sort_key(item, atom_id, first_seen)))
-                self.store.update_topics(topic_pairs)
-                self.store.set_memberships(rows)
+                    feeds = memberships(item, topics, self.registry)
+                    key = sort_key(item, row.atom_id, row.first_seen)
+                    filings.append((row.atom_id, topics, feeds, key))
+                    moves.append(Refiling(row.atom_id, feeds, key, row.feeds, row.sort_key))
+                self.store.update_filing(filings)
+                self.store.refile(moves)
         self.pending |= old_feeds | self.store.all_member_feeds()
 
     # --- publishing -----------------------------------------------------------------------
@@ -314,8 +361,7 @@ class Pipeline:
             todo |= {key for key, rec in records.items() if not (out / rec.path).exists()}
             outcome = PublishOutcome()
             site = self.site
-            new_records = [self._publish_feed(key, site, records.get(key), outcome)
-                           for key in sorted(todo)]
+            new_records = self._publish_feeds(sorted(todo), site, records, outcome)
             changed = [r for r in new_records if records.get(r.feed) != r]
             with self.store.transaction():
                 self.store.save_feed_records(changed)
@@ -329,21 +375,22 @@ class Pipeline:
                      outcome.unchanged)
         return outcome
 
-    def _publish_feed(self, key: str, site: Site, previous: FeedRecord | None,
-                      outcome: PublishOutcome) -> FeedRecord:
-        ref = FeedRef.from_key(key)
-        spec = feed_spec(ref, site)
-        entries = self.store.feed_entries(key, self.config.entry_cap)
-        fallback = previous.updated if previous else None
-        data = render_atom(spec, entries, site, fallback)
-        path = self.config.out_dir / spec.path
-        if write_if_changed(path, data):
-            outcome.written.append(spec.path)
+    def _publish_feeds(self, keys: list[str], site: Site, records: dict[str, FeedRecord],
+                       outcome: PublishOutcome) -> list[FeedRecord]:
+        if self.parallel and len(keys) >= PARALLEL_MIN_FEEDS:
+            from .parallel import render_in_workers
+
+            published = render_in_workers(self.config, self.store.live_organisations(),
+                                          keys, records)
         else:
-            outcome.unchanged += 1
-        return FeedRecord(key, spec.title, spec.path, self.store.feed_total(key),
-                          feed_updated(entries, fallback) if entries or fallback else None,
-                          hashlib.sha256(data).hexdigest())
+            published = [publish_feed(self.store, key, site, self.config, records.get(key))
+                         for key in keys]
+        for record, written in published:
+            if written:
+                outcome.written.append(record.path)
+            else:
+                outcome.unchanged += 1
+        return [record for record, _ in published]
 
     def _publish_listings(self, site: Site, outcome: PublishOutcome) -> None:
         listings = [Listing(_spec_for(record, site), record.total, record.updated)
@@ -356,8 +403,7 @@ class Pipeline:
     def _render_fingerprint(self) -> str:
         config = self.config
         parts = [__version__, config.normalised_base_url, str(config.entry_cap),
-                 config.language, self.registry.fingerprint,
-                 self.taxonomy.fingerprint if self.taxonomy else "no-topics"]
+                 config.language, self.filing.fingerprint]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     # --- health ---------------------------------------------------------------------------
@@ -388,13 +434,21 @@ class Pipeline:
         }
 
 
+def publish_feed(store: Store, key: str, site: Site, config: Config,
+                 previous: FeedRecord | None) -> tuple[FeedRecord, bool]:
+    """Render one feed from the store and write it if its bytes changed."""
+    spec = feed_spec(FeedRef.from_key(key), site)
+    entries = store.feed_entries(key, config.entry_cap)
+    fallback = previous.updated if previous else None
+    data = render_atom(spec, entries, site, fallback)
+    written = write_if_changed(config.out_dir / spec.path, data)
+    record = FeedRecord(key, spec.title, spec.path, store.feed_total(key),
+                        feed_updated(entries, fallback) if entries or fallback else None,
+                        hashlib.sha256(data).hexdigest())
+    return record, written
+
+
 def _spec_for(record: FeedRecord, site: Site) -> FeedSpec:
     return feed_spec(FeedRef.from_key(record.feed), site)
 
 
-def _load_taxonomy(config: Config) -> Any:
-    try:
-        from .topics import load_taxonomy
-    except ImportError:  # the topics module is optional until it lands
-        return None
-    return load_taxonomy(config.topics_file)

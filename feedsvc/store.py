@@ -34,7 +34,9 @@ _MIGRATIONS: list[str] = [
         first_seen TEXT NOT NULL,
         content_hash TEXT NOT NULL,
         payload TEXT NOT NULL,
-        topics TEXT NOT NULL DEFAULT '[]'
+        topics TEXT NOT NULL DEFAULT '[]',
+        feeds TEXT NOT NULL DEFAULT '[]',
+        sort_key TEXT
     );
     CREATE TABLE item_keys (
         key TEXT PRIMARY KEY,
@@ -50,14 +52,14 @@ _MIGRATIONS: list[str] = [
         seen TEXT NOT NULL
     );
     CREATE UNIQUE INDEX sightings_item_source ON sightings(atom_id, source);
-    -- sort_key ends with the Atom id, so (feed, sort_key) is unique and is the feed's order
+    -- sort_key ends with the Atom id, so (feed, sort_key) is unique and is the feed's order;
+    -- an item's own row lists its feeds and sort key, so no index by item is needed here
     CREATE TABLE feed_members (
         feed TEXT NOT NULL,
         sort_key TEXT NOT NULL,
         atom_id TEXT NOT NULL REFERENCES items(atom_id),
         PRIMARY KEY (feed, sort_key)
     ) WITHOUT ROWID;
-    CREATE INDEX feed_members_item ON feed_members(atom_id);
     CREATE TABLE feeds (
         feed TEXT PRIMARY KEY,
         title TEXT NOT NULL,
@@ -101,6 +103,8 @@ class ItemRow:
     updated: datetime
     first_seen: datetime
     topics: tuple[str, ...]
+    feeds: frozenset[str] = frozenset()
+    sort_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,19 @@ class ItemWrite:
     updated: datetime
     first_seen: datetime
     topics: tuple[str, ...]
+    feeds: frozenset[str]
+    sort_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refiling:
+    """An item leaves ``old_feeds`` (filed under ``old_key``) for ``feeds`` (under ``key``)."""
+
+    atom_id: str
+    feeds: frozenset[str]
+    key: str
+    old_feeds: frozenset[str] = frozenset()
+    old_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +169,9 @@ class Store:
             # big enough for them (64 MB instead of 2 MB) is most of the speed of a big build.
             self.db.execute("PRAGMA cache_size=-65536")
             self.db.execute("PRAGMA temp_store=MEMORY")
+            # Checkpoint the write-ahead log every 64 MB rather than every 4 MB: a big build
+            # otherwise pays a checkpoint (and its fsync) on almost every commit.
+            self.db.execute("PRAGMA wal_autocheckpoint=16384")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(str(path), f"cannot open the store: {exc}") from exc
@@ -221,10 +241,11 @@ class Store:
              json.dumps(state, sort_keys=True) if state is not None else None),
         )
 
-    def count_source_items(self, name: str) -> None:
-        self.db.execute(
-            "UPDATE sources SET items = (SELECT COUNT(*) FROM sightings WHERE source = ?) "
-            "WHERE name = ?", (name, name))
+    def add_source_items(self, name: str, count: int) -> None:
+        """Count stories a source told for the first time (kept as a counter: counting the
+        sightings table per source would scan it for every file of a big build)."""
+        if count:
+            self.db.execute("UPDATE sources SET items = items + ? WHERE name = ?", (count, name))
 
     def source_health(self) -> list[SourceHealth]:
         rows = self.db.execute(
@@ -248,13 +269,15 @@ class Store:
         rows: dict[str, ItemRow] = {}
         for chunk in _chunks(list(set(atom_ids))):
             marks = ",".join("?" * len(chunk))
-            for atom_id, news_id, content_hash, updated, first_seen, topics in self.db.execute(
-                    "SELECT atom_id, news_id, content_hash, updated, first_seen, topics "
-                    f"FROM items WHERE atom_id IN ({marks})", chunk):
+            for (atom_id, news_id, content_hash, updated, first_seen, topics, feeds,
+                 sort_key) in self.db.execute(
+                    "SELECT atom_id, news_id, content_hash, updated, first_seen, topics, feeds, "
+                    f"sort_key FROM items WHERE atom_id IN ({marks})", chunk):
                 rows[atom_id] = ItemRow(atom_id, news_id, content_hash,
                                         datetime.fromisoformat(updated),
                                         datetime.fromisoformat(first_seen),
-                                        tuple(json.loads(topics)))
+                                        tuple(json.loads(topics)),
+                                        frozenset(json.loads(feeds)), sort_key)
         return rows
 
     def sightings(self, atom_ids: Iterable[str]) -> dict[str, dict[str, tuple[str, Item]]]:
@@ -269,27 +292,19 @@ class Store:
                 found.setdefault(atom_id, {})[source] = (content_hash, Item.from_json(payload))
         return found
 
-    def memberships(self, atom_ids: Iterable[str]) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
-        for chunk in _chunks(list(set(atom_ids))):
-            marks = ",".join("?" * len(chunk))
-            for atom_id, feed in self.db.execute(
-                    f"SELECT atom_id, feed FROM feed_members WHERE atom_id IN ({marks})", chunk):
-                found.setdefault(atom_id, set()).add(feed)
-        return found
-
     def write_items(self, writes: Sequence[ItemWrite]) -> None:
         self.db.executemany(
             "INSERT INTO items(atom_id, lang, news_id, org, published, updated, first_seen, "
-            "content_hash, payload, topics) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "content_hash, payload, topics, feeds, sort_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(atom_id) DO UPDATE SET lang=excluded.lang, news_id=excluded.news_id, "
             "org=excluded.org, published=excluded.published, updated=excluded.updated, "
             "content_hash=excluded.content_hash, payload=excluded.payload, "
-            "topics=excluded.topics",
+            "topics=excluded.topics, feeds=excluded.feeds, sort_key=excluded.sort_key",
             [(w.atom_id, w.item.lang, w.item.news_id, w.item.org,
               w.item.published.isoformat() if w.item.published else None,
               w.updated.isoformat(), w.first_seen.isoformat(), w.item.content_hash(),
-              w.item.to_json(), json.dumps(list(w.topics))) for w in writes],
+              w.item.to_json(), json.dumps(list(w.topics)), json.dumps(sorted(w.feeds)),
+              w.sort_key) for w in writes],
         )
 
     def write_sightings(self, rows: Sequence[tuple[str, str, Item, bool]],
@@ -310,30 +325,31 @@ class Store:
         self.db.executemany("INSERT OR IGNORE INTO item_keys(key, atom_id) VALUES (?, ?)",
                             list(pairs))
 
-    def set_memberships(self, atom_id_feeds: Sequence[tuple[str, set[str], str]],
-                        new: set[str] | frozenset[str] = frozenset()) -> None:
-        """(atom id, feeds, sort key): the item is in exactly these feeds afterwards.
-
-        Items in ``new`` were never filed anywhere, so there is nothing to delete first.
-        """
-        self.db.executemany("DELETE FROM feed_members WHERE atom_id = ?",
-                            [(atom_id,) for atom_id, _, _ in atom_id_feeds if atom_id not in new])
+    def refile(self, moves: Sequence[Refiling]) -> None:
+        """Move items between feeds (the items' own rows already say where they are now)."""
         self.db.executemany(
-            "INSERT INTO feed_members(feed, atom_id, sort_key) VALUES (?, ?, ?)",
-            [(feed, atom_id, sort_key) for atom_id, feeds, sort_key in atom_id_feeds
-             for feed in feeds],
-        )
+            "DELETE FROM feed_members WHERE feed = ? AND sort_key = ?",
+            [(feed, move.old_key) for move in moves if move.old_key for feed in move.old_feeds])
+        self.db.executemany(
+            "INSERT INTO feed_members(feed, sort_key, atom_id) VALUES (?, ?, ?)",
+            [(feed, move.key, move.atom_id) for move in moves for feed in move.feeds])
 
-    def iter_items(self, batch: int = 2000) -> Iterator[list[tuple[str, Item, datetime]]]:
-        """Every stored item, in batches: (atom id, merged item, first seen)."""
+    def iter_items(self, batch: int = 2000) -> Iterator[list[tuple[ItemRow, Item]]]:
+        """Every stored item, in batches."""
         cursor = self.db.execute(
-            "SELECT atom_id, payload, first_seen FROM items ORDER BY atom_id")
+            "SELECT atom_id, news_id, content_hash, updated, first_seen, topics, feeds, sort_key, "
+            "payload FROM items ORDER BY atom_id")
         while rows := cursor.fetchmany(batch):
-            yield [(a, Item.from_json(p), datetime.fromisoformat(f)) for a, p, f in rows]
+            yield [(ItemRow(a, n, h, datetime.fromisoformat(u), datetime.fromisoformat(f),
+                            tuple(json.loads(t)), frozenset(json.loads(fd)), k),
+                    Item.from_json(p)) for a, n, h, u, f, t, fd, k, p in rows]
 
-    def update_topics(self, pairs: Sequence[tuple[str, tuple[str, ...]]]) -> None:
-        self.db.executemany("UPDATE items SET topics = ? WHERE atom_id = ?",
-                            [(json.dumps(list(t)), a) for a, t in pairs])
+    def update_filing(self, rows: Sequence[tuple[str, tuple[str, ...], frozenset[str], str]]
+                      ) -> None:
+        """(atom id, topics, feeds, sort key) for items filed anew."""
+        self.db.executemany(
+            "UPDATE items SET topics = ?, feeds = ?, sort_key = ? WHERE atom_id = ?",
+            [(json.dumps(list(t)), json.dumps(sorted(f)), k, a) for a, t, f, k in rows])
 
     def integrity_problems(self) -> list[str]:
         """SQLite's own consistency check plus dangling references; empty when all is well."""

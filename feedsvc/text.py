@@ -35,6 +35,8 @@ def guess_language(text: str) -> str:
     Kazakh. Good enough to keep feeds from mixing languages; not a general language detector.
     """
     sample = text[:600]
+    if _CYRILLIC.search(sample) is None:
+        return "en"  # the common case, decided by one scan
     latin = len(_LATIN.findall(sample))
     cyrillic = len(_CYRILLIC.findall(sample))
     if cyrillic <= latin:

@@ -45,7 +45,13 @@ _MORE_WORDS = ("More", "Ещё", "Еще", "Подробнее", "Толығыр
 _UPPER = "A-ZА-ЯЁӘІҢҒҮҰҚӨҺ"
 _LOWER = "a-zа-яёәіңғүұқөһ"
 # A sentence end glued to the next sentence: "Kazakhstan.The", "citizens”.During", "taxpayers!The".
-_GLUED = re.compile(rf"(?<=[{_LOWER}0-9%)”\"»])([.!?])(?=[“\"«]?[{_UPPER}])")
+# The character before the stop is checked in Python: a look-behind here made the scan slow.
+_GLUED = re.compile(rf"[.!?](?=[“\"«]?[{_UPPER}])")
+_BEFORE_GLUED = frozenset("abcdefghijklmnopqrstuvwxyzабвгдеёжзийклмнопрстуфхцчшщъыьэюя"
+                          "әіңғүұқөһ0123456789%)”\"»")
+# A trailer or a closing credit sits in the last characters of a body; only those are searched.
+_TRAILER_WINDOW = 600
+_ATTRIBUTION_WINDOW = 120
 # Words that end in a full stop without ending a sentence: never split after them.
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof st jr sr no nos vs etc inc ltd co gen col lt sgt hon rev dept approx "
@@ -286,7 +292,8 @@ def _take_trailer(paragraphs: list[str]) -> tuple[list[str], str | None]:
     """Remove a ``Source : URL`` trailer from the end of the body, wherever it is glued."""
     if not paragraphs:
         return paragraphs, None
-    found = _TRAILER.search(paragraphs[-1])
+    last = paragraphs[-1]
+    found = _TRAILER.search(last, max(0, len(last) - _TRAILER_WINDOW))
     if not found:
         return paragraphs, None
     rest = paragraphs[-1][: found.start()].rstrip(" \u00a0")
@@ -299,7 +306,7 @@ def _take_attribution(paragraphs: list[str]) -> tuple[list[str], str | None]:
     if not paragraphs:
         return paragraphs, None
     last = paragraphs[-1]
-    found = _ATTRIBUTION.search(last)
+    found = _ATTRIBUTION.search(last, max(0, len(last) - _ATTRIBUTION_WINDOW))
     if not found or len(found.group("name").split()) > 6:
         return paragraphs, None
     before = last[: found.start()].rstrip()
@@ -335,7 +342,9 @@ def split_glued(paragraph: str) -> list[str]:
     """
     cuts: list[int] = []
     for found in _GLUED.finditer(paragraph):
-        stop = found.start(1)
+        stop = found.start()
+        if stop == 0 or paragraph[stop - 1] not in _BEFORE_GLUED:
+            continue
         token_start = max(paragraph.rfind(" ", 0, stop), paragraph.rfind("\u00a0", 0, stop)) + 1
         token = paragraph[token_start:stop]
         if "://" in token or token.lower().startswith("www") or "@" in token:
@@ -366,38 +375,59 @@ class TextDumpFile:
         return str(self.path)
 
     def read(self, context: SourceContext) -> SourceResult:
-        previous = context.previous_state() or {}
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            raise SourceFileError(self.name, "no such file") from None
-        except OSError as exc:
-            raise SourceFileError(self.name, f"cannot read: {exc.strerror}") from exc
-        if not self.path.is_file():
-            raise SourceFileError(self.name, "not a regular file")
-        fingerprint: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        if all(previous.get(key) == value for key, value in fingerprint.items()):
-            return SourceResult(state=previous, unchanged=True)
-        data = self._read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        state = {**fingerprint, "sha256": digest}
-        if previous.get("sha256") == digest:
-            return SourceResult(state=state, unchanged=True)  # touched, not changed
-        text, warnings = decode_dump(data, self.name)
-        parsed = parse_dump(text, self.name)
-        return SourceResult(items=parsed.items, warnings=[
-            *(f"{self.name}: {w}" for w in warnings), *parsed.warnings], state=state,
-            stats={"bytes": len(data), "items": len(parsed.items)})
+        return read_dump(self.path, context.previous_state())
 
-    def _read_bytes(self) -> bytes:
-        try:
-            return self.path.read_bytes()
-        except PermissionError:
-            raise SourceFileError(self.name, "permission denied") from None
-        except IsADirectoryError:
-            raise SourceFileError(self.name, "is a directory") from None
-        except OSError as exc:
-            raise SourceFileError(self.name, f"cannot read: {exc.strerror or exc}") from exc
+
+def read_dump(path: Path, previous: dict[str, Any] | None) -> SourceResult:
+    """Read a dump file unless it is as it was (``previous`` is what this returned last time).
+
+    A plain function of a path and a dict, so parallel builds can run it in another process.
+    """
+    name = str(path)
+    previous = previous or {}
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise SourceFileError(name, "no such file") from None
+    except OSError as exc:
+        raise SourceFileError(name, f"cannot read: {exc.strerror}") from exc
+    if not path.is_file():
+        raise SourceFileError(name, "not a regular file")
+    fingerprint: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if all(previous.get(key) == value for key, value in fingerprint.items()):
+        return SourceResult(state=previous, unchanged=True)
+    data = _read_bytes(path)
+    digest = hashlib.sha256(data).hexdigest()
+    state = {**fingerprint, "sha256": digest}
+    if previous.get("sha256") == digest:
+        return SourceResult(state=state, unchanged=True)  # touched, not changed
+    text, warnings = decode_dump(data, name)
+    parsed = parse_dump(text, name)
+    return SourceResult(items=parsed.items, warnings=[
+        *(f"{name}: {w}" for w in warnings), *parsed.warnings], state=state,
+        stats={"bytes": len(data), "items": len(parsed.items)})
+
+
+def unchanged_since(path: Path, previous: dict[str, Any] | None) -> bool:
+    """True when size and mtime are as recorded: the cheap test that needs no read."""
+    if not previous:
+        return False
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return (previous.get("size"), previous.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise SourceFileError(str(path), "permission denied") from None
+    except IsADirectoryError:
+        raise SourceFileError(str(path), "is a directory") from None
+    except OSError as exc:
+        raise SourceFileError(str(path), f"cannot read: {exc.strerror or exc}") from exc
 
 
 def files_in(location: Path) -> list[Path]:

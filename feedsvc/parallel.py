@@ -1,0 +1,125 @@
+"""Large builds on several cores: files are parsed and classified, and feeds rendered, in
+worker processes while the main process keeps the store.
+
+Workers are *spawned*, not forked: a forked child would inherit the main process's SQLite
+connection, and SQLite forbids carrying a connection across fork(). Each worker builds its own
+:class:`~feedsvc.filing.Filing` from the configuration; a render worker opens its own read-only
+use of the store. Everything that crosses the process boundary is plain data (paths, dicts,
+Items, feed records).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .errors import SourceError
+from .filing import Filing
+from .ingest import Sighting, group_sightings
+from .registry import Organisation
+from .sources import SourceResult
+from .sources.textdump import read_dump
+from .store import FeedRecord, Store
+
+_filing: Filing | None = None
+
+
+def worker_count() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _start_worker(config: Config, live: list[Organisation]) -> None:
+    global _filing
+    _filing = Filing.load(config, live)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A text-dump file read, parsed, folded and classified by a worker."""
+
+    name: str
+    result: SourceResult | None = None
+    sightings: list[Sighting] = field(default_factory=list)
+    topics: dict[str, tuple[str, ...]] = field(default_factory=dict)  # content hash -> topics
+    error: str | None = None
+
+
+def _prepare(path: str, previous: dict[str, Any] | None) -> Prepared:
+    assert _filing is not None
+    try:
+        result = read_dump(Path(path), previous)
+    except SourceError as exc:
+        return Prepared(path, error=str(exc))
+    if result.unchanged:
+        return Prepared(path, result)
+    sightings = group_sightings(result.items)
+    result.items = []  # the sightings carry them; no need to send them twice
+    topics = {s.item.content_hash(): _filing.classify(s.item) for s in sightings}
+    return Prepared(path, result, sightings, topics)
+
+
+class Preparer:
+    """Reads files ahead in workers; ``take(name)`` hands them over in the caller's order."""
+
+    def __init__(self, config: Config, live: list[Organisation],
+                 jobs: list[tuple[str, dict[str, Any] | None]]) -> None:
+        workers = worker_count()
+        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_start_worker, initargs=(config, live))
+        self._waiting = deque(jobs)
+        self._running: dict[str, Future[Prepared]] = {}
+        self._ahead = 2 * workers  # bounded, so parsed files never pile up in memory
+        self._fill()
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._running or any(job[0] == name for job in self._waiting)
+
+    def _fill(self) -> None:
+        while self._waiting and len(self._running) < self._ahead:
+            name, previous = self._waiting.popleft()
+            self._running[name] = self._pool.submit(_prepare, name, previous)
+
+    def take(self, name: str) -> Prepared:
+        """The prepared file; raises what the worker raised (a bug, not a bad file)."""
+        while name not in self._running:
+            if not self._waiting:
+                raise KeyError(name)
+            self._ahead += 1
+            self._fill()
+        future = self._running.pop(name)
+        self._fill()
+        return future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _render(keys: list[str], previous: dict[str, FeedRecord]) -> list[tuple[FeedRecord, bool]]:
+    from .pipeline import publish_feed
+
+    assert _filing is not None
+    store = Store(_filing.config.db)
+    try:
+        site = _filing.site
+        return [publish_feed(store, key, site, _filing.config, previous.get(key)) for key in keys]
+    finally:
+        store.close()
+
+
+def render_in_workers(config: Config, live: list[Organisation], keys: list[str],
+                      previous: dict[str, FeedRecord]) -> list[tuple[FeedRecord, bool]]:
+    """Render and publish ``keys`` split over the cores; same results as one by one."""
+    workers = worker_count()
+    chunks = [keys[start::workers] for start in range(workers)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(config, live)) as pool:
+        futures = [pool.submit(_render, chunk, {k: previous[k] for k in chunk if k in previous})
+                   for chunk in chunks if chunk]
+        return [published for future in futures for published in future.result()]
