@@ -169,9 +169,12 @@ def _decide_one(changes: Changes, source: str, atom_id: str, sighting: Item,
         changes.new += 1
         changes.created.add(atom_id)
         first_seen, updated = now, merged.published or now
+    elif atom_id in fresh:
+        # Another copy of a story this build created: still one new item, not a change.
+        first_seen, updated = row.first_seen, row.updated
+        changes.unchanged += 1
     else:
-        first_seen = row.first_seen
-        updated = row.updated if atom_id in fresh else now
+        first_seen, updated = row.first_seen, now
         changes.changed += 1
     key = sort_key(merged, atom_id, first_seen)
     changes.items.append(ItemWrite(merged, atom_id, updated, first_seen, topics, feeds, key))

@@ -46,5 +46,9 @@ class OwnerLock:
 
 
 def owner_locks(db: Path, out_dir: Path) -> list[OwnerLock]:
-    """The locks a build or daemon must hold: one beside the store, one in the output directory."""
-    return [OwnerLock(db.with_name(db.name + ".lock")), OwnerLock(out_dir / ".lock")]
+    """The locks a build or daemon must hold: one beside the store, one beside the output
+    directory. Not inside it: a lock file there would be published and its mtime would change
+    on every run."""
+    out = out_dir.resolve()
+    return [OwnerLock(db.with_name(db.name + ".lock")),
+            OwnerLock(out.with_name(f".{out.name}.feedsvc-lock"))]

@@ -38,12 +38,18 @@ def test_build_without_arguments_runs_the_embedded_default(project: Path) -> Non
     assert "errors: 0" in result.stderr
 
 
-def test_second_build_reports_nothing_to_do(project: Path) -> None:
+def test_second_build_reports_nothing_to_do_and_touches_no_file(project: Path) -> None:
     run("build", cwd=project)
+
+    def snapshot() -> dict[str, int]:
+        return {str(p): p.stat().st_mtime_ns for p in (project / "feeds").rglob("*")}
+
+    before = snapshot()
     result = run("build", cwd=project)
     assert result.returncode == 0
     assert "2 source(s) read (2 unchanged since last run)" in result.stderr
     assert "files written: 0" in result.stderr
+    assert snapshot() == before
 
 
 def test_bad_source_fails_the_exit_status_but_publishes_the_rest(project: Path) -> None:
