@@ -193,6 +193,121 @@ def serve(out_dir: Path, host: str, port: int, log_level: str) -> None:
     server.run()
 
 
+@main.command("explain-topics")
+@click.argument("target")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="TOML configuration file (for the store and a custom topics file).")
+@click.option("--db", type=click.Path(path_type=Path), help="SQLite store to look items up in.")
+def explain_topics(target: str, config_path: Path | None, db: Path | None) -> None:
+    """Show why items get their topics: per topic, the score and the words behind it.
+
+    TARGET is a text-dump file (every item in it is explained) or an item of the store: its
+    Atom id (urn:uuid:...) or its gov.kz link.
+
+    \b
+    Examples:
+      feedsvc explain-topics seeds/000_b0f3105e8a9764a0.txt
+      feedsvc explain-topics https://www.gov.kz/memleket/entities/mfa/press/news/details/1161897
+    """
+    from .filing import Filing
+    from .store import Store
+    from .topics import explain
+
+    with _user_errors():
+        config = load_config(config_path).with_overrides(db=db)
+        filing = Filing.load(config)
+        if filing.taxonomy is None:
+            raise click.ClickException("topics are switched off in this configuration")
+        for title, item in _items_to_explain(target, config, Store):
+            chain = filing.registry.chain(item.org) if item.org else ()
+            kind = filing.registry.get(item.org).kind if item.org else None
+            click.echo(f"== {title}")
+            click.echo(explain(filing.taxonomy, item, org_kind=kind, org_chain=chain))
+            click.echo("")
+
+
+def _items_to_explain(target: str, config: Config, store_class: Any) -> list[tuple[str, Any]]:
+    path = Path(target)
+    if path.is_file():
+        from .sources.textdump import read_dump
+
+        result = read_dump(path, None)
+        return [(f"{item.origin}: {item.title}", item) for item in result.items]
+    from .text import parse_govkz_url
+
+    if not config.db.exists():
+        raise click.ClickException(f"{target}: not a file, and there is no store at {config.db} "
+                                   "to look it up in")
+    keys = [target]
+    link = parse_govkz_url(target)
+    if link and link.news_id is not None:
+        keys = [f"news:{link.news_id}:{lang}" for lang in (link.lang, *LANGUAGES) if lang]
+    store = store_class(config.db)
+    try:
+        for key in keys:
+            found = store.find_item(key)
+            if found is not None:
+                return [(f"{found.atom_id}: {found.item.title}", found.item)]
+    finally:
+        store.close()
+    raise click.ClickException(f"{target}: no such file, and no such item in {config.db}")
+
+
+@main.group()
+def registry() -> None:
+    """The registry of gov.kz organisations (names, kinds, parents)."""
+
+
+@registry.command("update")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="TOML configuration file (store path, gov.kz API settings).")
+@click.option("--db", type=click.Path(path_type=Path), help="SQLite store to update.")
+@click.option("--lang", "langs", multiple=True, type=click.Choice(LANGUAGES),
+              help="Languages to fetch names in (default: kk, ru and en).")
+def registry_update(config_path: Path | None, db: Path | None, langs: tuple[str, ...]) -> None:
+    """Fetch organisation names, kinds and parents from gov.kz into the store.
+
+    The shipped registry stays the fallback; the next build uses the real names.
+
+    \b
+    Example:
+      feedsvc registry update --lang ru --lang en
+    """
+    from datetime import UTC, datetime
+
+    from .registry import load_registry
+    from .sources.govkz import GovkzClient
+    from .store import Store
+    from .updates import merge_org_records
+
+    with _user_errors():
+        config = load_config(config_path).with_overrides(db=db)
+        setup_logging(config.log_level, config.log_json)
+        client = GovkzClient(config.govkz)
+        from .sources.govkz import fetch_organisations
+
+        records = [record for lang in (langs or LANGUAGES)
+                   for record in fetch_organisations(client, lang)]
+        store = Store(config.db)
+        try:
+            before = load_registry(store.live_organisations())
+            organisations = merge_org_records(records)
+            with store.transaction():
+                store.save_organisations(organisations, datetime.now(UTC))
+            after = load_registry(store.live_organisations())
+        finally:
+            store.close()
+    gained = sum(1 for org in organisations
+                 if any(after.get(org.slug).names.get(lang) and
+                        not before.get(org.slug).names.get(lang) for lang in LANGUAGES))
+    renamed = sum(1 for org in organisations
+                  if before.get(org.slug).names and after.get(org.slug).names !=
+                  before.get(org.slug).names)
+    new = sum(1 for org in organisations if org.slug not in before)
+    click.echo(f"feedsvc registry: {len(organisations)} organisations fetched; {gained} slugs "
+               f"gained names ({new} not in the registry before); {renamed} names changed")
+
+
 def _progress_bar(sources: Iterable[Any]) -> Iterable[Any]:
     """A progress bar on a terminal for runs of several sources; plain iteration otherwise."""
     chosen = list(sources)

@@ -27,7 +27,7 @@ from typing import Any
 
 from . import __version__
 from .config import Config, SourceConfig
-from .errors import FeedsvcError, SourceError
+from .errors import FeedsvcError, InvalidSourceURL, SourceError
 from .filing import Filing
 from .ingest import Changes, Sighting, Snapshot, decide, group_sightings, memberships, sort_key
 from .model import ALMATY, FeedRef, Item
@@ -104,6 +104,17 @@ class BuildReport:
                 f"warnings: {warnings}; errors: {len(self.failed)}")
 
 
+class _Broken:
+    """A configured source that cannot even be set up (a bad link): it fails when read."""
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        self.message = message
+
+    def read(self, context: Any) -> SourceResult:
+        raise SourceError(self.name, self.message.removeprefix(self.name + ": "))
+
+
 class _Context:
     """What a source may ask the store while it reads (see sources.SourceContext)."""
 
@@ -175,8 +186,11 @@ class Pipeline:
             return [TextDumpFile(path) for path in files_in(Path(spec.location))]
         from .sources.govkz import sources_for_link
 
-        return list(sources_for_link(spec.location, spec.langs, self.govkz_client(),
-                                     self.config.govkz))
+        try:
+            return list(sources_for_link(spec.location, spec.langs, self.govkz_client(),
+                                         self.config.govkz))
+        except InvalidSourceURL as exc:
+            return [_Broken(spec.location, str(exc))]
 
     def govkz_client(self) -> Any:
         client = getattr(self, "_govkz_client", None)
@@ -239,6 +253,10 @@ class Pipeline:
         self.active_sources.add(source.name)
         sightings = None
         topics: dict[str, tuple[str, ...]] = {}
+        if self._resting(source, now):
+            outcome.skipped = True
+            log.info("source.resting source=%s", source.name)
+            return outcome
         try:
             if prepared is None:
                 result = source.read(_Context(self, source.name, now))
@@ -247,10 +265,10 @@ class Pipeline:
             else:
                 result, sightings, topics = prepared.result, prepared.sightings, prepared.topics
         except (SourceError, FeedsvcError) as exc:
-            return self._failed(outcome, str(exc), now)
+            return self._failed(outcome, str(exc), now, source)
         except Exception as exc:  # a bug, but one source must not take the others down
             log.error("source.crashed source=%s error=%r", source.name, exc, exc_info=True)
-            return self._failed(outcome, f"{source.name}: internal error: {exc!r}", now)
+            return self._failed(outcome, f"{source.name}: internal error: {exc!r}", now, source)
         outcome.warnings = result.warnings
         outcome.stats = result.stats
         for warning in result.warnings:
@@ -262,11 +280,24 @@ class Pipeline:
                  str(outcome.skipped).lower())
         return outcome
 
-    def _failed(self, outcome: SourceOutcome, message: str, now: datetime) -> SourceOutcome:
+    def _resting(self, source: Source, now: datetime) -> bool:
+        """Sources with a circuit breaker (gov.kz) rest after repeated failures."""
+        resting = getattr(source, "resting", None)
+        if resting is None:
+            return False
+        with self.lock:
+            state = self.store.source_state(source.name)
+        return bool(resting(state, now))
+
+    def _failed(self, outcome: SourceOutcome, message: str, now: datetime,
+                source: Source | None = None) -> SourceOutcome:
         outcome.error = message
         log.error("source.failed %s", message)
         with self.lock, self.store.transaction():
-            self.store.record_failure(outcome.name, message, now)
+            after_failure = getattr(source, "state_after_failure", None)
+            state = after_failure(self.store.source_state(outcome.name), now) \
+                if after_failure else None
+            self.store.record_failure(outcome.name, message, now, state)
         return outcome
 
     def _store(self, name: str, result: SourceResult, outcome: SourceOutcome, now: datetime,

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from feedgen.util import xml_elem
 from lxml import etree
 
 from . import __version__
@@ -128,6 +130,29 @@ def feed_updated(entries: Sequence[StoredItem], fallback: datetime | None) -> da
     return fallback or _EPOCH
 
 
+class _NoFeedExtension(BaseExtension):
+    """The feed half of :class:`_EntryLinks` (feedgen wants one); adds nothing."""
+
+
+class _EntryLinks(BaseEntryExtension):
+    """Writes entry links with their ``rel`` and ``type``.
+
+    feedgen 1.0 drops both attributes of entry links (its loop reuses the variable holding the
+    link's fields), which would turn an image enclosure into a second "alternate" link.
+    """
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
+    def add(self, href: str, rel: str, type_: str) -> None:
+        self.links.append({"href": href, "rel": rel, "type": type_})
+
+    def extend_atom(self, entry: etree._Element) -> etree._Element:
+        for link in self.links:
+            xml_elem("link", entry, **link)
+        return entry
+
+
 def render_atom(spec: FeedSpec, entries: Sequence[StoredItem], site: Site,
                 fallback_updated: datetime | None = None) -> bytes:
     """An Atom 1.0 document (RFC 4287) for ``entries``, newest first as given."""
@@ -144,6 +169,7 @@ def render_atom(spec: FeedSpec, entries: Sequence[StoredItem], site: Site,
     fg.author(author)
     fg.generator("feedsvc", version=__version__, uri=PROJECT_URL)
     fg.language(spec.ref.lang)
+    fg.register_extension("feedsvc", _NoFeedExtension, _EntryLinks, atom=True, rss=False)
     for stored in entries:
         _add_entry(fg, stored, site, spec.ref.lang)
     return fg.atom_str(pretty=True, encoding="UTF-8")
@@ -159,10 +185,10 @@ def _add_entry(fg: FeedGenerator, stored: StoredItem, site: Site, lang: str) -> 
         entry.published(item.published)
     link = entry_link(stored)
     if link:
-        entry.link(href=link, rel="alternate", type="text/html")
+        entry.feedsvc.add(link, "alternate", "text/html")
     if item.image:
-        entry.link(href=item.image, rel="enclosure",
-                   type=mimetypes.guess_type(item.image)[0] or "image/jpeg")
+        entry.feedsvc.add(item.image, "enclosure",
+                          mimetypes.guess_type(item.image)[0] or "image/jpeg")
     entry.author(_entry_author(stored, site, lang))
     for term, label, scheme in entry_categories(stored, site, lang):
         entry.category(term=term, label=xml_safe(label), scheme=scheme)

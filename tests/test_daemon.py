@@ -171,3 +171,27 @@ def test_second_daemon_on_the_same_store_refuses_to_start(daemon: DaemonProcess,
     assert second.returncode == 1
     assert "already in use by process" in second.stderr
     assert daemon.proc.poll() is None
+
+
+def test_hanging_gov_kz_source_does_not_hold_up_the_files(root: Path, govkz_server) -> None:
+    govkz_server.fault("*", status=None, hang=3.0, times=None)
+    config = root / "hang.toml"
+    config.write_text(
+        'out_dir = "out"\ndb = "store.sqlite3"\nbase_url = "http://feeds.test/"\n'
+        '[server]\nport = 0\n[schedule]\nfile_interval = 1\njitter = 0\n'
+        f'[govkz]\nbase_url = "{govkz_server.base_url}"\ndelay = 0\nread_timeout = 0.5\n'
+        'connect_timeout = 0.5\nretries = 1\n'
+        '[[sources]]\nurl = "https://www.gov.kz/memleket/entities/mfa-brussels"\n'
+        '[[sources]]\npath = "src"\n', encoding="utf-8")
+    process = DaemonProcess(root, config)
+    try:
+        process.wait_listening()
+        process.wait_for("all.atom", lambda r: len(entries(r)) == 25)
+        end = time.monotonic() + DEADLINE
+        while process.get("healthz").status_code != 503 and time.monotonic() < end:
+            time.sleep(0.1)
+        health = process.get("healthz").json()
+        assert health["sources"]["govkz:mfa-brussels:kk"]["healthy"] is False
+        assert "timed out" in health["sources"]["govkz:mfa-brussels:kk"]["last_error"].lower()
+    finally:
+        assert process.stop() == 0

@@ -493,6 +493,14 @@ class GovkzSource:
     def __repr__(self) -> str:
         return f"GovkzSource({self.name!r})"
 
+    def resting(self, state: dict[str, Any] | None, now: datetime) -> bool:
+        """True while the circuit breaker keeps this source from asking gov.kz."""
+        return not breaker_allows(state, now)
+
+    def state_after_failure(self, state: dict[str, Any] | None,
+                            now: datetime) -> dict[str, Any]:
+        return breaker_after_failure(state, now, self.client.config)
+
     def read(self, context: SourceContext) -> SourceResult:
         """Items newest first: the backfill on a first read, what is new or changed later.
 
