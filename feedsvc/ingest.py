@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .model import FeedRef, Item, merge_sightings
+from .model import Item, feed_key, merge_sightings
 from .registry import Registry
 from .render import atom_id_for
 from .store import ItemRow, ItemWrite, Refiling
@@ -107,12 +107,12 @@ def _existing_atom(sighting: Sighting, snapshot: Snapshot) -> str | None:
 def memberships(item: Item, topics: tuple[str, ...], registry: Registry) -> frozenset[str]:
     """Feed keys an item belongs to: everything, its ministry, its organisations, its topics."""
     lang = item.lang
-    feeds = {FeedRef("all", None, lang).key}
+    feeds = [feed_key("all", None, lang)]
     if item.org:
         chain = registry.chain(item.org)
-        feeds.add(FeedRef("ministry", chain[-1], lang).key)
-        feeds.update(FeedRef("org", slug, lang).key for slug in chain[:-1])
-    feeds.update(FeedRef("topic", topic, lang).key for topic in topics)
+        feeds.append(feed_key("ministry", chain[-1], lang))
+        feeds.extend(feed_key("org", slug, lang) for slug in chain[:-1])
+    feeds.extend(feed_key("topic", topic, lang) for topic in topics)
     return frozenset(feeds)
 
 

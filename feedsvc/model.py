@@ -251,6 +251,11 @@ class StoredItem:
     topics: tuple[str, ...] = ()
 
 
+def feed_key(kind: FeedKind, slug: str | None, lang: str) -> str:
+    """How the store names a feed: ``en/all``, ``kk/org/mfa-brussels``, ``ru/topic/health``."""
+    return f"{lang}/all" if kind == "all" else f"{lang}/{kind}/{slug}"
+
+
 @dataclass(frozen=True, slots=True)
 class FeedRef:
     """One feed: everything (``all``), a ministry/top-level body, an organisation or a topic, in one
@@ -262,7 +267,7 @@ class FeedRef:
 
     @property
     def key(self) -> str:
-        return f"{self.lang}/all" if self.kind == "all" else f"{self.lang}/{self.kind}/{self.slug}"
+        return feed_key(self.kind, self.slug, self.lang)
 
     @classmethod
     def from_key(cls, key: str) -> FeedRef:
