@@ -60,6 +60,9 @@ _MIGRATIONS: list[str] = [
         atom_id TEXT NOT NULL REFERENCES items(atom_id),
         PRIMARY KEY (feed, sort_key)
     ) WITHOUT ROWID;
+    -- members per feed, kept up to date by refile(): counting a 100,000-item feed each time
+    -- it is published costs more than publishing it
+    CREATE TABLE feed_counts (feed TEXT PRIMARY KEY, total INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE feeds (
         feed TEXT PRIMARY KEY,
         title TEXT NOT NULL,
@@ -333,6 +336,16 @@ class Store:
         self.db.executemany(
             "INSERT INTO feed_members(feed, sort_key, atom_id) VALUES (?, ?, ?)",
             [(feed, move.key, move.atom_id) for move in moves for feed in move.feeds])
+        deltas: dict[str, int] = {}
+        for move in moves:
+            for feed in move.feeds - move.old_feeds:
+                deltas[feed] = deltas.get(feed, 0) + 1
+            for feed in move.old_feeds - move.feeds:
+                deltas[feed] = deltas.get(feed, 0) - 1
+        self.db.executemany(
+            "INSERT INTO feed_counts(feed, total) VALUES (?, ?) "
+            "ON CONFLICT(feed) DO UPDATE SET total = total + excluded.total",
+            [(feed, delta) for feed, delta in deltas.items() if delta])
 
     def iter_items(self, batch: int = 2000) -> Iterator[list[tuple[ItemRow, Item]]]:
         """Every stored item, in batches."""
@@ -383,8 +396,8 @@ class Store:
         return [_stored(row) for row in rows]
 
     def feed_total(self, feed: str) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM feed_members WHERE feed = ?",
-                                   (feed,)).fetchone()[0])
+        row = self.db.execute("SELECT total FROM feed_counts WHERE feed = ?", (feed,)).fetchone()
+        return int(row[0]) if row else 0
 
     def all_member_feeds(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT DISTINCT feed FROM feed_members")}
