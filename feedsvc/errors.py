@@ -40,26 +40,23 @@ class InvalidSourceURL(FeedsvcError):
         self.url = url
 
 
-class ConfigError(FeedsvcError):
+class FileLineError(FeedsvcError):
+    """A file a person edits is wrong at a line: the message starts with ``path:line:``."""
+
+    def __init__(self, path: str, reason: str, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
+
+
+class ConfigError(FileLineError):
     """The configuration file (or a flag) is invalid; nothing starts."""
 
-    def __init__(self, path: str, reason: str, line: int | None = None) -> None:
-        where = f"{path}:{line}" if line else path
-        super().__init__(f"{where}: {reason}")
-        self.path = path
-        self.line = line
-        self.reason = reason
 
-
-class DataFileError(FeedsvcError):
+class DataFileError(FileLineError):
     """A data file (topics, organisations) is malformed."""
-
-    def __init__(self, path: str, reason: str, line: int | None = None) -> None:
-        where = f"{path}:{line}" if line else path
-        super().__init__(f"{where}: {reason}")
-        self.path = path
-        self.line = line
-        self.reason = reason
 
 
 class StoreError(FeedsvcError):
