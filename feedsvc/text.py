@@ -9,7 +9,25 @@ from dataclasses import dataclass
 # them may reach an XML file, and none carries meaning in a news text.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ufeff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# The same characters in UTF-8: C0 controls and DEL are single bytes, C1 controls are C2 80-9F,
+# U+FEFF/U+FFFE/U+FFFF are EF BB BF/EF BF BE/EF BF BF, and a lone surrogate cannot be encoded.
+_C0_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
+_NONCHAR_UTF8 = re.compile(rb"\xef(?:\xbb\xbf|\xbf[\xbe\xbf])")
 
+
+def has_controls(text: str) -> bool:
+    """Whether :func:`strip_controls` would remove anything from ``text``.
+
+    Answers for a whole file at once, in UTF-8: ``bytes.translate`` and two searches with a
+    literal first byte take about half the time of one character-class search over the str.
+    """
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return True
+    return (len(data.translate(None, _C0_BYTES)) != len(data)
+            or _C1_UTF8.search(data) is not None or _NONCHAR_UTF8.search(data) is not None)
 
 
 def strip_controls(text: str) -> tuple[str, int]:
@@ -80,11 +98,11 @@ def parse_govkz_url(url: str) -> GovkzNewsLink | None:
     match = _GOVKZ_URL.match(url.strip())
     if not match:
         return None
-    lang_match = _LANG_PARAM.search(match.group("query") or "")
-    news_id = int(match.group("id")) if match.group("id") else None
-    return GovkzNewsLink(match.group("slug").lower(), news_id,
+    slug, kind, news_id, query = match.group("slug", "kind", "id", "query")
+    lang_match = _LANG_PARAM.search(query) if query else None
+    return GovkzNewsLink(slug.lower(), int(news_id) if news_id else None,
                          lang_match.group(1).lower() if lang_match else None,
-                         (match.group("kind") or "news").lower())
+                         (kind or "news").lower())
 
 
 def summarise(text: str, limit: int = 280) -> str:

@@ -21,26 +21,34 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import SourceFileError
 from ..model import ALMATY, Item, Origin
-from ..text import guess_language, parse_govkz_url, strip_controls
+from ..text import guess_language, has_controls, parse_govkz_url, strip_controls
 from . import SourceContext, SourceResult
 
 TEXT_SUFFIXES = (".txt", ".text")
 
-# Searched, not matched from the start: a title line is recognised by its last characters, so a
-# long body line costs one linear scan (a ".*?" prefix here once made parsing quadratic).
-_DATE_AT_END = re.compile(r"[\s\u00a0]+(?P<date>(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4}))$")
+# A title line ends in whitespace and DD.MM.YYYY. Only the last 10 characters can hold the date,
+# so only they are searched (a ".*?" prefix here once made parsing quadratic); the whitespace
+# before the date is checked in Python. ``\s`` and ``str.isspace`` agree on every code point.
+_DATE_AT_END = re.compile(r"(?P<date>(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4}))$")
+_DATE_CHARS = 10
 _MAX_TITLE = 400
+_ALNUM = re.compile(r"[^\W_]")  # what str.isalnum() accepts, found by one search
+# The link runs to the last non-space character, so a greedy \S+ finds the same link as a lazy
+# one would, without trying the end of the pattern after every character of the URL.
 _TRAILER = re.compile(
     r"(?:(?<=[\s.!?»”\")])|^)(?:Source|Sources|Источник|Дереккөз|Дерек\s+көзі)"
-    r"[\s\u00a0]*:[\s\u00a0]*(?P<url>https?://\S+?)[\s\u00a0]*$",
+    r"[\s\u00a0]*:[\s\u00a0]*(?P<url>https?://\S+)[\s\u00a0]*$",
     re.IGNORECASE,
 )
 _ATTRIBUTION = re.compile(r"[\s\u00a0]*[“\"«](?P<name>[^“”\"«».!?]{2,60})[”\"»][\s\u00a0]*$")
 _HEADER = re.compile(r"^[^\W\d_][\w&'’ \-]{0,40}$")
+# _HEADER matches nothing longer (41 characters, and "$" allows a final newline): most lines
+# are rejected by their length alone.
+_MAX_HEADER = 42
 _MORE_WORDS = ("More", "Ещё", "Еще", "Подробнее", "Толығырақ", "Барлығы")
 _UPPER = "A-ZА-ЯЁӘІҢҒҮҰҚӨҺ"
 _LOWER = "a-zа-яёәіңғүұқөһ"
@@ -50,7 +58,12 @@ _GLUED = re.compile(rf"[.!?](?=[“\"«]?[{_UPPER}])")
 _BEFORE_GLUED = frozenset("abcdefghijklmnopqrstuvwxyzабвгдеёжзийклмнопрстуфхцчшщъыьэюя"
                           "әіңғүұқөһ0123456789%)”\"»")
 # A trailer or a closing credit sits in the last characters of a body; only those are searched.
+# A trailer spans at most four whitespace-separated tokens ("Дерек көзі : URL"), so it starts
+# after the end of the fifth-last token: the search begins there, not 600 characters back.
 _TRAILER_WINDOW = 600
+_TRAILER_TOKENS = 4
+_CLOSING_QUOTES = ("”", '"', "»")
+_NON_WORD = re.compile(r"[^\w-]")
 _ATTRIBUTION_WINDOW = 120
 # Words that end in a full stop without ending a sentence: never split after them.
 _ABBREVIATIONS = frozenset(
@@ -119,14 +132,19 @@ def _decode_legacy_cyrillic(data: bytes) -> tuple[str, str] | None:
 
 def parse_dump(text: str, source: str) -> ParsedDump:
     """Items of a dump, in file order, with their section labels; warnings name the line."""
-    lines = re.split(r"\r\n|\r|\n", text)
+    lines = re.split(r"\r\n|\r|\n", text) if "\r" in text else text.split("\n")
     result = ParsedDump()
-    cleaned: list[str] = []
-    for number, raw in enumerate(lines, start=1):
-        line, removed = strip_controls(raw)
-        if removed:
-            result.warnings.append(f"{source}:{number}: removed {removed} control character(s)")
-        cleaned.append(line.strip().strip("\u00a0").strip())
+    # str.strip() removes U+00A0 too (it is whitespace), so one strip cleans a line.
+    if not has_controls(text):  # the common case: one scan of the text instead of one per line
+        cleaned = [line.strip() for line in lines]
+    else:
+        cleaned = []
+        for number, raw in enumerate(lines, start=1):
+            line, removed = strip_controls(raw)
+            if removed:
+                result.warnings.append(
+                    f"{source}:{number}: removed {removed} control character(s)")
+            cleaned.append(line.strip())
     _Walker(cleaned, source, result).walk()
     return result
 
@@ -136,6 +154,9 @@ class _Walker:
 
     def __init__(self, lines: list[str], source: str, result: ParsedDump) -> None:
         self.lines = lines
+        # Each line is classified once; the walk asks about most lines two or three times.
+        self.titles = [_title_match(line) if line else None for line in lines]
+        self.labels = [_looks_like_label(line) if line else False for line in lines]
         self.source = source
         self.result = result
         self.section: str | None = None
@@ -145,14 +166,17 @@ class _Walker:
     def walk(self) -> None:
         index = 0
         orphan: list[int] = []
-        while index < len(self.lines):
-            line = self.lines[index]
-            if not line:
+        lines = self.lines
+        titles = self.titles
+        labels = self.labels
+        count = len(lines)
+        while index < count:
+            if not lines[index]:
                 index += 1
-            elif self.is_header(index):
+            elif labels[index] and self.is_header(index):
                 self.take_header(index)
                 index += 1
-            elif _title_match(line):
+            elif titles[index] is not None:
                 self.report_orphans(orphan)
                 orphan = []
                 index = self.take_item(index)
@@ -180,20 +204,19 @@ class _Walker:
 
     def is_header(self, index: int) -> bool:
         """Short label lines ("News More", "World") directly before a title or another label."""
-        line = self.lines[index]
-        if not _looks_like_label(line):
+        if not self.labels[index]:
             return False
         following = self.next_nonblank(index)
         if following is None:
             return not self.seen_item
-        nxt = self.lines[following]
-        return bool(_title_match(nxt)) or (_looks_like_label(nxt) and self.is_header(following))
+        return self.titles[following] is not None or (
+            self.labels[following] and self.is_header(following))
 
     def take_header(self, index: int) -> None:
         label = self.lines[index]
         following = self.next_nonblank(index)
         at_top = not self.seen_item and self.section is None and self.publication is None
-        if at_top and following is not None and _looks_like_label(self.lines[following]) \
+        if at_top and following is not None and self.labels[following] \
                 and not label.endswith(_MORE_WORDS):
             self.publication = label
             return
@@ -204,22 +227,28 @@ class _Walker:
         self.section = label
 
     def take_item(self, index: int) -> int:
-        title_line = self.lines[index]
+        match = self.titles[index]
+        assert match is not None
+        lines = self.lines
+        titles = self.titles
+        labels = self.labels
+        count = len(lines)
         end = index + 1
-        while end < len(self.lines) and not (
-            self.lines[end] and (_title_match(self.lines[end]) or self.is_header(end))
+        while end < count and not (
+            lines[end] and (titles[end] is not None or (labels[end] and self.is_header(end)))
         ):
             end += 1
-        body = self.lines[index + 1 : end]
+        body = lines[index + 1 : end]
         self.seen_item = True
-        item = build_item(title_line, body, Origin(self.source, index + 1), self.section,
-                          self.publication, self.result.warnings)
+        item = _build_item(match, body, Origin(self.source, index + 1), self.section,
+                           self.publication, self.result.warnings)
         self.result.items.append(item)
         return end
 
 
-@dataclass(frozen=True, slots=True)
-class _TitleLine:
+class _TitleLine(NamedTuple):
+    """A recognised title line (a tuple: built for every title, cheaper than a dataclass)."""
+
     title: str
     date: str
     day: int
@@ -229,20 +258,26 @@ class _TitleLine:
 
 def _title_match(line: str) -> _TitleLine | None:
     """A title line: some words, then a space and ``DD.MM.YYYY`` at the very end."""
-    if len(line) > _MAX_TITLE + 11 or not line[-1:].isdigit():
+    length = len(line)
+    if length > _MAX_TITLE + 11 or not line[-1:].isdigit():
         return None
-    found = _DATE_AT_END.search(line)
+    found = _DATE_AT_END.search(line, max(0, length - _DATE_CHARS))
     if found is None:
         return None
-    title = line[: found.start()]
-    if not any(char.isalnum() for char in title) or _TRAILER.search(title):
+    start = found.start()
+    # The date must follow whitespace; the title ends where that whitespace run begins.
+    if start == 0 or not line[start - 1].isspace():
         return None
-    return _TitleLine(title, found.group("date"), int(found.group("d")), int(found.group("m")),
-                      int(found.group("y")))
+    title = line[:start].rstrip()
+    if _ALNUM.search(title) is None or ("://" in title and _TRAILER.search(title)):
+        return None
+    date, day, month, year = found.groups()
+    return _TitleLine(title, date, int(day), int(month), int(year))
 
 
 def _looks_like_label(line: str) -> bool:
-    return bool(_HEADER.match(line)) and len(line.split()) <= 4 and line[0].isupper()
+    return len(line) <= _MAX_HEADER and bool(_HEADER.match(line)) \
+        and len(line.split()) <= 4 and line[0].isupper()
 
 
 def build_item(title_line: str, body_lines: list[str], origin: Origin, section: str | None,
@@ -250,6 +285,12 @@ def build_item(title_line: str, body_lines: list[str], origin: Origin, section: 
     """One Item from its title line and body lines (pure apart from appending warnings)."""
     match = _title_match(title_line)
     assert match is not None
+    return _build_item(match, body_lines, origin, section, publication, warnings)
+
+
+def _build_item(match: _TitleLine, body_lines: list[str], origin: Origin, section: str | None,
+                publication: str | None, warnings: list[str]) -> Item:
+    """:func:`build_item` for a title line the walker has already recognised."""
     title = " ".join(match.title.split())
     published = _parse_date(match)
     if published is None:
@@ -261,6 +302,7 @@ def build_item(title_line: str, body_lines: list[str], origin: Origin, section: 
     paragraphs = _drop_repeated_title(paragraphs, title)
     paragraphs = [part for para in paragraphs for part in split_glued(para)]
     link = parse_govkz_url(url) if url else None
+    canonical = link.canonical if link else None
     text_for_lang = title + " " + " ".join(paragraphs[:3])
     return Item(
         title=title,
@@ -268,7 +310,7 @@ def build_item(title_line: str, body_lines: list[str], origin: Origin, section: 
         origin=origin,
         paragraphs=tuple(paragraphs),
         lang=guess_language(text_for_lang),
-        url=(link.canonical if link and link.canonical else url),
+        url=canonical or url,
         url_lang=link.lang if link else None,
         org=link.slug if link else None,
         news_id=link.news_id if link else None,
@@ -293,10 +335,16 @@ def _take_trailer(paragraphs: list[str]) -> tuple[list[str], str | None]:
     if not paragraphs:
         return paragraphs, None
     last = paragraphs[-1]
-    found = _TRAILER.search(last, max(0, len(last) - _TRAILER_WINDOW))
+    if "://" not in last:  # every trailer has one: most bodies without a trailer stop here
+        return paragraphs, None
+    start = max(0, len(last) - _TRAILER_WINDOW)
+    tokens = last.rsplit(None, _TRAILER_TOKENS)
+    if len(tokens) > _TRAILER_TOKENS:
+        start = max(start, len(tokens[0]))
+    found = _TRAILER.search(last, start)
     if not found:
         return paragraphs, None
-    rest = paragraphs[-1][: found.start()].rstrip(" \u00a0")
+    rest = last[: found.start()].rstrip(" \u00a0")
     kept = paragraphs[:-1] + ([rest] if rest else [])
     return kept, found.group("url").rstrip(".,;)")
 
@@ -306,6 +354,8 @@ def _take_attribution(paragraphs: list[str]) -> tuple[list[str], str | None]:
     if not paragraphs:
         return paragraphs, None
     last = paragraphs[-1]
+    if not last.rstrip().endswith(_CLOSING_QUOTES):  # a credit ends in a closing quote
+        return paragraphs, None
     found = _ATTRIBUTION.search(last, max(0, len(last) - _ATTRIBUTION_WINDOW))
     if not found or len(found.group("name").split()) > 6:
         return paragraphs, None
@@ -324,11 +374,15 @@ def _drop_repeated_title(paragraphs: list[str], title: str) -> list[str]:
     if not paragraphs:
         return paragraphs
     first = paragraphs[0]
-    if first.casefold().startswith(title.casefold()) and len(first) > len(title):
+    folded_title = title.casefold()
+    # casefold works character by character and never shortens one, so folding just the first
+    # len(folded_title) characters decides "starts with" without folding a long paragraph.
+    starts = first[: len(folded_title)].casefold().startswith(folded_title)
+    if starts and len(first) > len(title):
         rest = first[len(title):].lstrip()
         if rest[:1].isupper() or rest[:1].isdigit():
             return [rest, *paragraphs[1:]]
-    elif first.casefold() == title.casefold():
+    elif starts and first.casefold() == folded_title:
         return paragraphs[1:]
     return paragraphs
 
@@ -340,16 +394,24 @@ def split_glued(paragraph: str) -> list[str]:
     needs a lower-case letter, digit or closing quote before the stop and an upper-case letter
     right after it, and the word before the stop must not be a known abbreviation or part of a URL.
     """
+    if "!" not in paragraph and "?" not in paragraph \
+            and paragraph.count(".") == paragraph.count(". ") + paragraph.endswith("."):
+        return [paragraph]  # every full stop is followed by a space or ends the paragraph
     cuts: list[int] = []
+    # Looking back for a no-break space that is not there would scan to the paragraph's start.
+    nbsp = "\u00a0" in paragraph
     for found in _GLUED.finditer(paragraph):
         stop = found.start()
         if stop == 0 or paragraph[stop - 1] not in _BEFORE_GLUED:
             continue
-        token_start = max(paragraph.rfind(" ", 0, stop), paragraph.rfind("\u00a0", 0, stop)) + 1
+        token_start = paragraph.rfind(" ", 0, stop)
+        if nbsp:
+            token_start = max(token_start, paragraph.rfind("\u00a0", 0, stop))
+        token_start += 1
         token = paragraph[token_start:stop]
         if "://" in token or token.lower().startswith("www") or "@" in token:
             continue
-        word = re.split(r"[^\w-]", token)[-1].lower() if token else ""
+        word = _NON_WORD.split(token)[-1].lower() if token else ""
         if word in _ABBREVIATIONS or len(word) == 1:
             continue
         cuts.append(stop + 1)
