@@ -40,10 +40,12 @@ reach the threshold (the file then says all of that organisation's news is on th
 an embassy and foreign policy).
 
 Speed: all keywords are compiled once at load into dictionaries per language. An item is split on
-whitespace; each distinct chunk ("kazakhstan.the") is tokenised, stemmed and matched once and
-cached, so a known chunk costs a set look-up and only the few chunks that hit a keyword are
-visited again. The first sight of a word pays for pure-Python Snowball (about 20 us); with
-PyStemmer installed ``snowballstemmer`` uses its C stemmers instead, with no change here.
+whitespace; each distinct chunk ("Kazakhstan.The") is casefolded, tokenised, stemmed and matched
+once and cached, so afterwards the whole text is looked up in one C-speed ``map`` and only the few
+chunks that hit a keyword are visited in Python. :func:`assign_topics`, run once per item in every
+build, adds up points without building evidence when the taxonomy's points are multiples of 1/8
+(then every sum is exact, whatever its order); :func:`classify` always builds the evidence. The
+first sight of a word pays for Snowball (C with PyStemmer installed, else pure Python).
 """
 
 from __future__ import annotations
@@ -52,10 +54,10 @@ import hashlib
 import math
 import re
 import tomllib
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +77,8 @@ _SLUG = re.compile(r"^[a-z0-9-]+$")
 _TOKEN = re.compile(r"\w+(?:['’ʼ`]\w+)*")
 _APOSTROPHES = str.maketrans("", "", "'’ʼ`")
 _STEMMERS = {"en": "english", "ru": "russian"}
-_CACHE_LIMIT = 300_000
+_CACHE_LIMIT = 300_000  # chunks per language
+_ORG_CACHE_LIMIT = 10_000  # (organisation, kind, chain) combinations
 
 
 # --- public types ------------------------------------------------------------------------------
@@ -421,7 +424,7 @@ def _normalise_word(word: str, lang: str) -> str:
     return stem(word) if stem and len(word) > MAX_EXACT else word
 
 
-@dataclass(frozen=True, slots=True, eq=False)  # identity hash: cheap Counter keys
+@dataclass(frozen=True, slots=True, eq=False)  # identity hash: cheap dictionary keys
 class _Rule:
     topic: int
     label: str
@@ -438,21 +441,28 @@ class _Token:
     starts: tuple[_Rule, ...]  # phrases whose first word it matches
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # always truthy, cheap to test: see _Language.count
 class _Chunk:
-    """A whitespace-separated piece of text ("kazakhstan.the", "(uncct)") and its words."""
+    """A whitespace-separated piece of text ("Kazakhstan.The", "(UNCCT)") and its words."""
 
     words: tuple[_Token, ...]
     hits: tuple[_Rule, ...]
-    starts: tuple[tuple[int, _Rule], ...]  # (index of the word in the chunk, phrase)
+    #: Per word that starts phrases: the index of the word after it, whether that word is in
+    #: this chunk, the number of words the longest phrase needs after the first, and the phrases
+    #: (in the order the word's token lists them) with their second words and whether they are
+    #: longer than two words.
+    starts: tuple[tuple[int, bool, int, tuple[tuple[_Rule, str, bool], ...]], ...]
 
 
 class _Language:
     """Compiled keywords of one language, with caches of words and chunks already seen.
 
-    Items are split on whitespace (fast) and each distinct chunk is tokenised, stemmed and
-    matched once; afterwards a chunk costs one dictionary look-up. Only chunks that hit a keyword
-    (``hot``) are looked at again.
+    Items are split on whitespace (fast) and each distinct chunk is casefolded, tokenised, stemmed
+    and matched once; afterwards a chunk costs one dictionary look-up, done for a whole text at C
+    speed (``map``), and only the positions of chunks that hit a keyword are visited in Python.
+    Chunks are cached as written, before casefolding: splitting and then casefolding each chunk
+    gives the same words as casefolding and then splitting (no character gains or loses
+    whitespace by casefolding), and the text need not be casefolded as a whole.
     """
 
     def __init__(self, lang: str) -> None:
@@ -461,8 +471,8 @@ class _Language:
         self.phrase: dict[str, list[_Rule]] = {}
         self.prefixes: set[str] = set()
         self.words: dict[str, _Token] = {}
-        self.chunks: dict[str, _Chunk] = {}
-        self.hot: set[str] = set()
+        self.chunks: dict[str, _Chunk] = {}  # every chunk seen
+        self.marks: dict[str, _Chunk | None] = {}  # the same chunks: None unless it hits a keyword
 
     def add(self, topic: int, keyword: _Keyword) -> None:
         first, *rest = keyword.words
@@ -485,67 +495,111 @@ class _Language:
         self.words[raw] = info
         return info
 
-    def learn(self, chunks: Iterable[str]) -> None:
-        if len(self.chunks) >= _CACHE_LIMIT:
+    def learn(self, chunks: list[str]) -> None:
+        """Cache every chunk of ``chunks`` not seen yet (all of them after a cache reset)."""
+        unknown = set(chunks).difference(self.chunks)
+        if len(self.chunks) + len(unknown) > _CACHE_LIMIT:
             self.chunks.clear()
+            self.marks.clear()
             self.words.clear()
-            self.hot.clear()
-        for chunk in chunks:
-            words = tuple(self.word(raw) for raw in _TOKEN.findall(chunk))
+            unknown = set(chunks)
+        for chunk in unknown:
+            words = tuple(self.word(raw) for raw in _TOKEN.findall(chunk.casefold()))
             hits = tuple(rule for word in words for rule in word.hits)
-            starts = tuple((index, rule) for index, word in enumerate(words)
-                           for rule in word.starts)
-            self.chunks[chunk] = _Chunk(words, hits, starts)
-            if hits or starts:
-                self.hot.add(chunk)
+            starts = tuple(
+                (index + 1, index + 1 < len(words), max(len(rule.rest) for rule in word.starts),
+                 tuple((rule, rule.rest[0], len(rule.rest) > 1) for rule in word.starts))
+                for index, word in enumerate(words) if word.starts)
+            info = _Chunk(words, hits, starts)
+            self.chunks[chunk] = info
+            self.marks[chunk] = info if hits or starts else None
 
-    def count(self, text: str) -> Counter[_Rule]:
-        """How many times each keyword occurs in ``text``.
+    def count(self, chunks: list[str]) -> dict[_Rule, int]:
+        """How many times each keyword occurs in the text split into ``chunks``, keywords in the
+        order of their first occurrence (hits of a chunk before the phrases starting in it).
 
-        One C-speed pass finds the distinct chunks and the few that matter (``hot``); a second
-        pass over the chunk list visits only those, checking phrases where they start.
+        The look-up of every chunk is one C-speed ``map``; ``compress`` then yields the few
+        chunks that hit a keyword, with their positions, and only those are visited in Python.
+        The words after a phrase's first word are collected once for all the phrases it starts.
         """
-        chunks = text.casefold().split()
-        distinct = set(chunks)
-        unknown = distinct.difference(self.chunks)  # C fast path: set minus dict
-        if unknown:
-            self.learn(unknown)
-        found: Counter[_Rule] = Counter()
-        hot = distinct.intersection(self.hot)
-        if not hot:
-            return found
+        marks = self.marks
+        try:
+            seen = list(map(marks.__getitem__, chunks))
+        except KeyError:
+            self.learn(chunks)
+            seen = list(map(marks.__getitem__, chunks))
+        found: dict[_Rule, int] = {}
+        get = found.get
         known = self.chunks
-        for position, chunk in enumerate(chunks):
-            if chunk in hot:
-                info = known[chunk]
-                for rule in info.hits:
-                    found[rule] += 1
-                for index, rule in info.starts:
-                    if self.continues(chunks, position, index + 1, rule.rest):
-                        found[rule] += 1
+        last = len(chunks) - 1
+        for position, info in compress(enumerate(seen), seen):
+            assert info is not None  # compress passes only the chunks that hit a keyword
+            for rule in info.hits:
+                found[rule] = get(rule, 0) + 1
+            for index, inside, longest, phrases in info.starts:
+                # A phrase's second word is word ``index`` of this chunk or, commonly ("state"
+                # "visit"), the first word of the next chunk.
+                if inside:
+                    second = info.words[index].forms
+                elif position < last and (following := known[chunks[position + 1]].words):
+                    second = following[0].forms
+                else:
+                    after = self.following(chunks, position, index, 1)
+                    if not after:
+                        continue
+                    second = after[0]
+                for rule, word, longer in phrases:
+                    if word in second and (not longer or _continues(
+                            rule.rest, self.following(chunks, position, index, longest))):
+                        found[rule] = get(rule, 0) + 1
         return found
 
-    def continues(self, chunks: list[str], position: int, index: int, rest: tuple[str, ...]
-                  ) -> bool:
-        """Whether the words from word ``index`` of chunk ``position`` on match ``rest``."""
-        words = self.chunks[chunks[position]].words
-        for wanted in rest:
-            while index >= len(words):
-                position += 1
-                if position >= len(chunks):
-                    return False
-                if chunks[position] not in self.chunks:
-                    self.learn((chunks[position],))
-                words, index = self.chunks[chunks[position]].words, 0
-            if wanted not in words[index].forms:
-                return False
-            index += 1
-        return True
+    def following(self, chunks: list[str], position: int, index: int, wanted: int
+                  ) -> list[frozenset[str]]:
+        """The forms of up to ``wanted`` words from word ``index`` of chunk ``position`` on,
+        across chunk boundaries (a phrase may span "law," and "order").
+
+        Every chunk of ``chunks`` is known here: :meth:`count` learned them all first.
+        """
+        known = self.chunks
+        words = known[chunks[position]].words
+        after: list[frozenset[str]] = []
+        while len(after) < wanted:
+            if index < len(words):
+                after.append(words[index].forms)
+                index += 1
+                continue
+            position += 1
+            if position >= len(chunks):
+                break
+            words, index = known[chunks[position]].words, 0
+        return after
+
+
+def _continues(rest: tuple[str, ...], after: list[frozenset[str]]) -> bool:
+    """Whether the words ``after`` a phrase's first word (their forms) match the rest of it."""
+    return len(after) >= len(rest) and all(
+        word in forms for word, forms in zip(rest, after, strict=False))
 
 
 #: One piece of evidence: points, whether it is an organisation hint, where it matched ("title",
 #: "body", "section", "org kind", "org"), what matched, and how often. Text is made only on demand.
 _Evidence = tuple[float, bool, str, str, int]
+
+#: An organisation hint: topic index, points, where ("org kind" or "org") and what matched.
+_OrgHint = tuple[int, float, str, str]
+
+
+def _exact(points: float) -> bool:
+    """Whether ``points`` is a multiple of 1/8 below 2**20: sums of up to 2**30 such numbers
+    are exact in floating point, whatever the order of the additions, and have at most three
+    decimals, so rounding them to three decimals changes nothing."""
+    return abs(points) < 2**20 and (points * 8).is_integer()
+
+
+def _org_points(hints: tuple[_OrgHint, ...], topic: int) -> float:
+    """The points the organisation hints alone give ``topic``."""
+    return sum(weight for hinted, weight, _, _ in hints if hinted == topic)
 
 
 def _describe(entry: _Evidence) -> str:
@@ -559,12 +613,21 @@ def _describe(entry: _Evidence) -> str:
 
 
 class _Matcher:
+    """Scores items against the compiled taxonomy.
+
+    :meth:`score` collects the full evidence (for :func:`classify` and :func:`explain`);
+    :meth:`assigned` is the hot path of every build and, when it can, only adds up points.
+    """
+
     def __init__(self, specs: list[_TopicSpec], settings: Settings) -> None:
         self.settings = settings
+        self.slugs = tuple(spec.topic.slug for spec in specs)
         self.languages = {lang: _Language(lang) for lang in LANGUAGES}
         self.sections: dict[str, list[tuple[int, float]]] = {}
         self.kinds: dict[str, list[tuple[int, float]]] = {}
         self.orgs: dict[str, list[tuple[int, float]]] = {}
+        self.org_cache: dict[tuple[str | None, str | None, tuple[str, ...]],
+                             tuple[_OrgHint, ...]] = {}
         for index, spec in enumerate(specs):
             for lang, keywords in spec.keywords.items():
                 for keyword in keywords:
@@ -573,35 +636,88 @@ class _Matcher:
                                  (self.orgs, spec.orgs)):
                 for key, weight in hints.items():
                     table.setdefault(key, []).append((index, weight))
+        self.exact = all(map(_exact, self.points()))
+
+    def points(self) -> Iterator[float]:
+        """Every number of points one piece of evidence can add."""
+        factor, cap = self.settings.title_factor, self.settings.body_cap
+        for language in self.languages.values():
+            for rules in (*language.single.values(), *language.phrase.values()):
+                for rule in rules:
+                    yield rule.weight * factor
+                    yield from (rule.weight * times for times in range(1, cap + 1))
+        for table in (self.sections, self.kinds, self.orgs):
+            for hints in table.values():
+                yield from (weight for _, weight in hints)
 
     def languages_for(self, lang: str) -> Iterable[_Language]:
         known = self.languages.get(lang)
         return (known,) if known else self.languages.values()
 
+    def chunks(self, item: Item) -> tuple[list[str], list[str]]:
+        """The title and the (read part of the) body, split on whitespace."""
+        return item.title.split(), self.body(item).split() if item.paragraphs else []
+
     def score(self, item: Item, org_kind: str | None, org_chain: tuple[str, ...]
               ) -> dict[int, list[_Evidence]]:
         """Evidence per topic index."""
         evidence: dict[int, list[_Evidence]] = {}
-        self.score_text(item, evidence)
+        factor, cap = self.settings.title_factor, self.settings.body_cap
+        title, body = self.chunks(item)
+        for language in self.languages_for(item.lang):
+            for rule in language.count(title):  # a title match counts once
+                evidence.setdefault(rule.topic, []).append(
+                    (rule.weight * factor, False, "title", rule.label, 1))
+            for rule, times in language.count(body).items():
+                evidence.setdefault(rule.topic, []).append(
+                    (rule.weight * min(times, cap), False, "body", rule.label, times))
         for section in item.sections:
             for topic, weight in self.sections.get(section.casefold(), ()):
                 evidence.setdefault(topic, []).append((weight, False, "section", section, 1))
-        for topic, weight in self.kinds.get(org_kind or "", ()):
-            evidence.setdefault(topic, []).append((weight, True, "org kind", org_kind or "", 1))
-        for topic, (hint, weight) in self.org_hints(item.org, org_chain).items():
-            evidence.setdefault(topic, []).append((weight, True, "org", hint, 1))
+        for topic, weight, where, what in self.org_evidence(item.org, org_kind, org_chain):
+            evidence.setdefault(topic, []).append((weight, True, where, what, 1))
         return evidence
 
-    def score_text(self, item: Item, evidence: dict[int, list[_Evidence]]) -> None:
-        factor, cap = self.settings.title_factor, self.settings.body_cap
+    def assigned(self, item: Item, org_kind: str | None, org_chain: tuple[str, ...]
+                 ) -> list[int]:
+        """The indexes of the topics assigned to ``item``, ascending: :func:`_decide` on
+        :meth:`score`.
+
+        When every number of points is a multiple of 1/8 (``exact``: true of any taxonomy with
+        weights like 1, 0.5, 1.5 or 0.25 and such a title factor), every sum of them is exact in
+        floating point and already rounded to three decimals, so totals can be kept as running
+        sums, in any order, without evidence lists. Otherwise the order of the additions could
+        change the last bit, so the evidence is built as for :func:`classify`.
+        """
+        settings = self.settings
+        if not self.exact:
+            evidence = self.score(item, org_kind, org_chain)
+            return sorted(topic for topic, _, yes in _decide(settings, evidence) if yes)
+        totals: dict[int, float] = {}
+        get = totals.get
+        factor, cap = settings.title_factor, settings.body_cap
+        title, body = self.chunks(item)
         for language in self.languages_for(item.lang):
-            for rule in language.count(item.title):  # a title match counts once
-                evidence.setdefault(rule.topic, []).append(
-                    (rule.weight * factor, False, "title", rule.label, 1))
-            body = language.count(self.body(item)) if item.paragraphs else Counter()
-            for rule, times in body.items():
-                evidence.setdefault(rule.topic, []).append(
-                    (rule.weight * min(times, cap), False, "body", rule.label, times))
+            for rule in language.count(title):
+                topic = rule.topic
+                totals[topic] = get(topic, 0) + rule.weight * factor
+            for rule, times in language.count(body).items():
+                topic = rule.topic
+                totals[topic] = get(topic, 0) + rule.weight * (times if times < cap else cap)
+        for section in item.sections:
+            for topic, weight in self.sections.get(section.casefold(), ()):
+                totals[topic] = get(topic, 0) + weight
+        hints = self.org_evidence(item.org, org_kind, org_chain)
+        for topic, weight, _, _ in hints:
+            totals[topic] = get(topic, 0) + weight
+        if not totals:
+            return []
+        threshold = settings.threshold
+        floor = settings.relative * max(totals.values())
+        assigned = [topic for topic, total in totals.items() if total >= threshold and (
+            total >= floor or (hints and _org_points(hints, topic) >= threshold))]
+        assigned.sort()
+        return assigned
 
     def body(self, item: Item) -> str:
         """The body, or its first ``body_chars`` characters (cut at a space): the lead of a news
@@ -612,6 +728,22 @@ class _Matcher:
             return text
         cut = text.rfind(" ", 0, limit + 1)
         return text[:cut if cut > 0 else limit]
+
+    def org_evidence(self, org: str | None, kind: str | None, chain: tuple[str, ...]
+                     ) -> tuple[_OrgHint, ...]:
+        """The hints of the organisation's kind, then of its slugs; cached, as a build meets
+        the same few hundred organisations again and again."""
+        key = (org, kind, chain)
+        known = self.org_cache.get(key)
+        if known is None:
+            hints = [(topic, weight, "org kind", kind or "")
+                     for topic, weight in self.kinds.get(kind or "", ())]
+            hints.extend((topic, weight, "org", hint)
+                         for topic, (hint, weight) in self.org_hints(org, chain).items())
+            if len(self.org_cache) >= _ORG_CACHE_LIMIT:
+                self.org_cache.clear()
+            known = self.org_cache[key] = tuple(hints)
+        return known
 
     def org_hints(self, org: str | None, chain: tuple[str, ...]) -> dict[int, tuple[str, float]]:
         """Per topic, the heaviest hint matching any slug of the chain or a prefix of one."""
@@ -673,10 +805,15 @@ def _decide(settings: Settings, evidence: dict[int, list[_Evidence]]
 
 def assign_topics(taxonomy: Taxonomy, item: Item, *, org_kind: str | None = None,
                   org_chain: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The slugs of the topics assigned to ``item``, in taxonomy order."""
-    evidence = _evidence(taxonomy, item, org_kind, org_chain)
-    assigned = sorted(topic for topic, _, yes in _decide(taxonomy.settings, evidence) if yes)
-    return tuple(taxonomy.topics[topic].slug for topic in assigned)
+    """The slugs of the topics assigned to ``item``, in taxonomy order.
+
+    The same decision as :func:`classify` makes, by a path that skips the evidence (see
+    :meth:`_Matcher.assigned`): this runs once per item in every build.
+    """
+    matcher = taxonomy._matcher
+    if matcher is None:
+        return ()
+    return tuple(map(matcher.slugs.__getitem__, matcher.assigned(item, org_kind, tuple(org_chain))))
 
 
 def explain(taxonomy: Taxonomy, item: Item, *, org_kind: str | None = None,

@@ -13,6 +13,7 @@ from types import ModuleType
 
 import pytest
 
+import feedsvc.topics as topics_module
 from feedsvc.errors import DataFileError
 from feedsvc.model import Item, Origin
 from feedsvc.topics import (
@@ -22,6 +23,7 @@ from feedsvc.topics import (
     classify,
     explain,
     load_taxonomy,
+    parse_taxonomy,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -370,3 +372,33 @@ def test_eval_script_exits_zero_when_targets_are_met(capsys: pytest.CaptureFixtu
     assert eval_topics.main([]) == 0
     out = capsys.readouterr().out
     assert re.search(r"== holdout: \d+ items", out) and "OK:" in out
+
+
+# --- the fast path agrees with the evidence ------------------------------------------------------
+
+def _assigned_by_classify(taxonomy: Taxonomy, case: object) -> tuple[str, ...]:
+    scores = classify(taxonomy, case.item, org_kind=case.org_kind,  # type: ignore[attr-defined]
+                      org_chain=case.org_chain)  # type: ignore[attr-defined]
+    assigned = {score.slug for score in scores if score.assigned}
+    return tuple(topic.slug for topic in taxonomy.topics if topic.slug in assigned)
+
+
+@pytest.mark.parametrize("weights", ["as shipped", "not multiples of 1/8"])
+def test_assign_topics_agrees_with_classify(cases: dict, weights: str) -> None:
+    text = DEFAULT_FILE.read_text(encoding="utf-8")
+    if weights != "as shipped":  # sums could then depend on their order: the evidence path runs
+        text = re.sub(r'^("[^"]+") = ([0-9.]+)\s*$',
+                      lambda match: f"{match.group(1)} = {float(match.group(2)) * 0.7:.3f}",
+                      text, flags=re.M)
+    taxonomy = parse_taxonomy(text.encode("utf-8"), "test")
+    assert taxonomy._matcher is not None
+    assert taxonomy._matcher.exact == (weights == "as shipped")
+    for case in cases.values():
+        assert topics_of(taxonomy, case) == _assigned_by_classify(taxonomy, case)
+
+
+def test_results_survive_a_cache_reset(cases: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = {key: topics_of(load_taxonomy(), case) for key, case in cases.items()}
+    monkeypatch.setattr(topics_module, "_CACHE_LIMIT", 50)  # a reset every few items
+    taxonomy = load_taxonomy()
+    assert {key: topics_of(taxonomy, case) for key, case in cases.items()} == expected
