@@ -214,8 +214,15 @@ class Pipeline:
         preparer = self._preparer(chosen)
         try:
             for source in (progress(chosen) if progress else chosen):
-                prepared = preparer.take(source.name) \
-                    if preparer is not None and source.name in preparer else None
+                prepared = None
+                if preparer is not None and source.name in preparer:
+                    try:
+                        prepared = preparer.take(source.name)
+                    except Exception as exc:  # a dead worker: finish on one core
+                        log.warning("build.parallel_failed error=%r; going on in one process",
+                                    exc)
+                        preparer.close()
+                        preparer = None
                 report.sources.append(self.ingest(source, fresh, prepared))
         finally:
             if preparer is not None:
