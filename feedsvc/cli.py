@@ -21,6 +21,7 @@ import click
 from . import __version__
 from .config import LANGUAGES, Config, load_config, source_from_string
 from .errors import FeedsvcError
+from .links import parse_govkz_link
 
 log = logging.getLogger("feedsvc")
 
@@ -80,6 +81,9 @@ def make_config(config_path: Path | None, sources: tuple[str, ...], langs: tuple
         overrides["sources"] = [source_from_string(s.location, langs, s.interval, s.enabled)
                                 for s in config.sources]
     config = config.with_overrides(**overrides)
+    for source in config.sources:
+        if source.kind == "govkz":
+            parse_govkz_link(source.location)  # InvalidSourceURL: one line, exit 1
     if not config.base_url.startswith(("http://", "https://")):
         raise click.BadParameter("must be an absolute http(s) URL", param_hint="--base-url")
     return config
@@ -233,7 +237,7 @@ def _items_to_explain(target: str, config: Config, store_class: Any) -> list[tup
 
         result = read_dump(path, None)
         return [(f"{item.origin}: {item.title}", item) for item in result.items]
-    from .text import parse_govkz_url
+    from .links import parse_govkz_url
 
     if not config.db.exists():
         raise click.ClickException(f"{target}: not a file, and there is no store at {config.db} "

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidSourceURL
+from .links import LANGUAGES, parse_govkz_link
 
 DEFAULT_SOURCE = "seeds"
 DEFAULT_OUT = "feeds"
 DEFAULT_DB = "var/feedsvc.sqlite3"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-LANGUAGES = ("kk", "ru", "en")
 GOVKZ_BASE_ENV = "FEEDSVC_GOVKZ_BASE_URL"
 
 
@@ -223,6 +223,11 @@ class _Parser:
                 kind = "file"
             else:
                 location, kind = entry["url"], "govkz"
+                try:
+                    parse_govkz_link(location)
+                except InvalidSourceURL as exc:
+                    raise ConfigError(str(self.path), f"source #{index}: {exc}",
+                                      self._source_line(index)) from exc
             interval = entry.get("interval")
             sources.append(SourceConfig(location, kind, langs,
                                         float(interval) if interval is not None else None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 # C0 controls except tab/newline/CR, DEL, C1 controls, and the two XML non-characters: none of
 # them may reach an XML file, and none carries meaning in a news text.
@@ -61,48 +60,6 @@ def guess_language(text: str) -> str:
         return "en"
     kazakh = len(_KAZAKH.findall(sample))
     return "kk" if kazakh >= max(2, cyrillic // 200) else "ru"
-
-
-@dataclass(frozen=True, slots=True)
-class GovkzNewsLink:
-    """What a gov.kz link says: the organisation, and the news item and language if any."""
-
-    slug: str
-    news_id: int | None
-    lang: str | None
-    kind: str  # "news" or "article"
-
-    @property
-    def canonical(self) -> str | None:
-        if self.news_id is None:
-            return None
-        return (f"https://www.gov.kz/memleket/entities/{self.slug}/press/{self.kind}/details/"
-                f"{self.news_id}")
-
-
-_GOVKZ_URL = re.compile(
-    r"^https?://(?:www\.)?gov\.kz(?::\d+)?/memleket/entities/(?P<slug>[a-z0-9][a-z0-9_-]*)"
-    r"(?:/press/(?P<kind>news|article)(?:/details/(?P<id>\d+))?)?/*"
-    r"(?:\?(?P<query>[^#]*))?(?:#.*)?$",
-    re.IGNORECASE,
-)
-_LANG_PARAM = re.compile(r"(?:^|&)lang=(kk|ru|en)(?:&|$)", re.IGNORECASE)
-
-
-def parse_govkz_url(url: str) -> GovkzNewsLink | None:
-    """The organisation (and item) a gov.kz link names, or None if it is not such a link.
-
-    One regular expression rather than urllib: text dumps carry one link per item, and this is
-    on the hot path of a 100,000-item build.
-    """
-    match = _GOVKZ_URL.match(url.strip())
-    if not match:
-        return None
-    slug, kind, news_id, query = match.group("slug", "kind", "id", "query")
-    lang_match = _LANG_PARAM.search(query) if query else None
-    return GovkzNewsLink(slug.lower(), int(news_id) if news_id else None,
-                         lang_match.group(1).lower() if lang_match else None,
-                         (kind or "news").lower())
 
 
 def summarise(text: str, limit: int = 280) -> str:

@@ -60,6 +60,10 @@ enabled = false
     ('[[sources]]\nurl = "https://www.gov.kz/memleket/entities/mfa"\nlangs = ["de"]\n', 3,
      "unknown language 'de'"),
     ('entry_cap = 5\nlog_level = \n', 2, "not valid TOML"),
+    ('[[sources]]\npath = "a"\n[[sources]]\nurl = "https://example.org/memleket/entities/mfa"\n',
+     3, "source #2: https://example.org/memleket/entities/mfa: not a gov.kz link"),
+    ('[[sources]]\nurl = "https://www.gov.kz/memleket/entities/mfa/about"\n', 1,
+     "did you mean https://www.gov.kz/memleket/entities/mfa/press/news"),
 ])
 def test_bad_files_are_refused_with_line_and_reason(tmp_path: Path, text: str, line: int,
                                                     words: str) -> None:

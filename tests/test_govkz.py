@@ -21,17 +21,16 @@ import pytest
 from feedsvc.config import GovkzConfig
 from feedsvc.errors import FetchError, InvalidSourceURL
 from feedsvc.http import HttpSettings, PoliteClient, default_user_agent, parse_retry_after
+from feedsvc.links import GovkzLink, parse_govkz_link
 from feedsvc.model import ALMATY, AUTHORITY_GOVKZ_API, Item
 from feedsvc.sources.govkz import (
     GovkzClient,
-    GovkzLink,
     GovkzSource,
     ReadStats,
     breaker_after_failure,
     breaker_allows,
     fetch_organisations,
     item_from_api,
-    parse_govkz_link,
     sources_for_link,
 )
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qs, quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import nh3
 from lxml import etree
@@ -39,13 +39,12 @@ from lxml import html as lxml_html
 from ..config import LANGUAGES, GovkzConfig
 from ..errors import FetchError, InvalidSourceURL
 from ..http import Clock, HttpSettings, PoliteClient, Response, Sleep, describe_body
+from ..links import PUBLIC_SITE, parse_govkz_link
 from ..model import ALMATY, AUTHORITY_GOVKZ_API, Item, Origin
 from . import SourceContext, SourceResult
 
 log = logging.getLogger(__name__)
 
-#: Where entry links, images and uploads point, whatever API base is configured.
-PUBLIC_SITE = "https://www.gov.kz"
 DEFAULT_LANG = "kk"
 NEWS_PATH = "/api/v1/public/content-manager/news"
 GRAPHQL_PATH = "/graphql"
@@ -54,71 +53,6 @@ GRAPHQL_PIN = timedelta(hours=6)
 #: Incremental reads stop at a known page; this bounds them if they never meet one.
 CATCH_UP_FACTOR = 10
 REGISTRY_PAGE_SIZE = 5000
-
-_LINK_HINT = ("a valid link looks like https://www.gov.kz/memleket/entities/<organisation>, "
-              "optionally followed by /press/news?lang=ru or /press/news/details/<id>")
-
-
-# --- links --------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class GovkzLink:
-    """What a gov.kz link names: an organisation, maybe a language and a news item."""
-
-    slug: str
-    lang: str | None = None
-    news_id: int | None = None
-
-
-_ENTITY = re.compile(r"^/memleket/entities/(?P<slug>[a-z0-9][a-z0-9_-]*)(?P<rest>/.*)?$",
-                     re.IGNORECASE)
-_REST = re.compile(r"^(?:/press/(?:news|article)(?:/details/(?P<id>\d+))?)?$", re.IGNORECASE)
-
-
-def parse_govkz_link(url: str) -> GovkzLink:
-    """The organisation a gov.kz link names; :class:`InvalidSourceURL` for anything else.
-
-    Accepted: the organisation's page, its news list, one news item (→ its organisation) or an
-    article; ``http://``, a missing ``www.`` or scheme, trailing slashes and extra query
-    parameters are all fine. ``?lang=`` must be one of kk, ru, en when given.
-    """
-    text = url.strip()
-    if "://" not in text and text.lower().startswith(("www.gov.kz", "gov.kz")):
-        text = "https://" + text
-    try:
-        parts = urlsplit(text)
-        host = (parts.hostname or "").lower()
-    except ValueError as exc:
-        raise InvalidSourceURL(url, f"not a URL ({exc}); {_LINK_HINT}") from exc
-    if parts.scheme.lower() not in ("http", "https"):
-        raise InvalidSourceURL(url, f"not a web link; {_LINK_HINT}")
-    if host not in ("gov.kz", "www.gov.kz"):
-        raise InvalidSourceURL(url, f"not a gov.kz link (host {host or 'missing'!r}); "
-                                    f"{_LINK_HINT}")
-    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
-    entity = _ENTITY.match(path)
-    if not entity:
-        raise InvalidSourceURL(url, f"this gov.kz page is not an organisation's; {_LINK_HINT}")
-    slug = entity.group("slug").lower()
-    rest = _REST.match(entity.group("rest") or "")
-    if not rest:
-        raise InvalidSourceURL(url, "only an organisation's page, its news list or a news item "
-                                    "is accepted; did you mean "
-                                    f"{PUBLIC_SITE}/memleket/entities/{slug}/press/news ?")
-    news_id = int(rest.group("id")) if rest.group("id") and "/news/" in path.lower() else None
-    return GovkzLink(slug, _link_lang(url, parts.query), news_id)
-
-
-def _link_lang(url: str, query: str) -> str | None:
-    values = parse_qs(query).get("lang")
-    if not values:
-        return None
-    lang = values[0].strip().lower()
-    if lang not in LANGUAGES:
-        raise InvalidSourceURL(url, f"unknown language {values[0]!r} in ?lang= (use one of "
-                                    f"{', '.join(LANGUAGES)})")
-    return lang
-
 
 def news_page_url(slug: str, news_id: int) -> str:
     """The public page of one news item: the entry link, whatever the API base is."""

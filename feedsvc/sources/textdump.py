@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import SourceFileError
+from ..links import parse_govkz_url
 from ..model import ALMATY, Item, Origin
-from ..text import guess_language, has_controls, parse_govkz_url, strip_controls
+from ..text import guess_language, has_controls, strip_controls
 from . import SourceContext, SourceResult
 
 TEXT_SUFFIXES = (".txt", ".text")
