@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
-from importlib import resources
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -33,7 +33,9 @@ class _AlmatyZone(ZoneInfo):
 
 
 def _zone_from_tzdata(name: str) -> _AlmatyZone:
-    with resources.files("tzdata.zoneinfo").joinpath(name).open("rb") as handle:
+    import tzdata  # the package's own files, never the system's tables
+
+    with (Path(tzdata.__file__).parent / "zoneinfo" / name).open("rb") as handle:
         return _AlmatyZone.from_file(handle, key=name)
 
 

@@ -14,7 +14,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 KINDS = ("ministry", "committee", "agency", "department", "embassy", "akimat", "other")
 
@@ -125,7 +125,7 @@ def parse_table(text: str) -> list[Organisation]:
 
 @lru_cache(maxsize=1)
 def shipped_organisations() -> tuple[Organisation, ...]:
-    text = resources.files("feedsvc").joinpath("data", "organisations.tsv").read_text("utf-8")
+    text = (Path(__file__).parent / "data" / "organisations.tsv").read_text("utf-8")
     return tuple(parse_table(text))
 
 

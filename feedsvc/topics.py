@@ -56,7 +56,6 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from importlib import resources
 from itertools import compress
 from pathlib import Path
 from typing import Any
@@ -128,8 +127,8 @@ class Taxonomy:
 def load_taxonomy(path: Path | None = None) -> Taxonomy:
     """The taxonomy in ``path``, or the shipped default; :class:`DataFileError` if malformed."""
     if path is None:
-        resource = resources.files("feedsvc").joinpath("data", DEFAULT_FILE)
-        return parse_taxonomy(resource.read_bytes(), f"feedsvc/data/{DEFAULT_FILE}")
+        shipped = Path(__file__).parent / "data" / DEFAULT_FILE
+        return parse_taxonomy(shipped.read_bytes(), f"feedsvc/data/{DEFAULT_FILE}")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -187,7 +186,8 @@ class _Locator:
             key = self._KEY.match(line)
             if key:
                 name = next(group for group in key.groups() if group is not None)
-                name = _unescape(name) if key.group(1) is not None else name
+                if key.group(1) is not None and "\\" in name:  # only escapes need TOML
+                    name = _unescape(name)
                 self.keys.setdefault((topic, table, name), number)
 
     def find(self, topic: int, table: str, key: str) -> int | None:

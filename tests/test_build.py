@@ -116,6 +116,16 @@ def test_feed_has_the_required_atom_metadata(seeded: Site) -> None:
     assert entry.author.startswith("Kazakhstan's foreign mission in Brussels")
 
 
+def test_atom_ids_are_rfc4122_version_5_uuids() -> None:
+    import uuid
+
+    from feedsvc.render import atom_id_for
+
+    namespace = uuid.UUID("6f1c2a8e-3f53-5b3e-9d2a-8a1f0c9e4b71")
+    for key in ("news:1157092:en", "title:kk:0123456789abcdef0123", "feed:ru/org/mfa"):
+        assert atom_id_for(key) == f"urn:uuid:{uuid.uuid5(namespace, key)}"
+
+
 def test_feed_declares_its_language(seeded: Site) -> None:
     root = etree.parse(str(seeded.out / "all.atom")).getroot()
     assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
