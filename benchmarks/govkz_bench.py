@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orgs", type=int, default=20)
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pipeline", action="store_true",
+                        help="also run it through a real build (store, feeds): a first build "
+                        "and a quiet poll, counting requests and files written")
     args = parser.parse_args(argv)
 
     firsts: list[Phase] = []
@@ -116,7 +119,39 @@ def main(argv: list[str] | None = None) -> int:
         requests = median(phases, "requests")
         print(f"{name:<12}{items:>9.0f}{requests:>10.0f}{median(phases, 'server_requests'):>16.0f}"
               f"{seconds:>9.2f}{items / seconds:>10.0f}{requests / seconds:>9.0f}")
+    if args.pipeline:
+        pipeline_phases(args.orgs, args.items)
     return 0
+
+
+def pipeline_phases(orgs: int, items: int) -> None:
+    """A first build and a quiet poll through the whole pipeline, once each."""
+    import tempfile
+
+    from feedsvc.config import Config, SourceConfig
+    from feedsvc.pipeline import Pipeline
+
+    with GovkzFake(orgs=orgs, items=items, langs=LANGS) as fake, \
+            tempfile.TemporaryDirectory() as tmp:
+        sources = tuple(SourceConfig(f"https://www.gov.kz/memleket/entities/{slug}", "govkz",
+                                     LANGS) for slug in fake.slugs)
+        config = Config(sources=sources, out_dir=Path(tmp) / "out", db=Path(tmp) / "db",
+                        govkz=GovkzConfig(base_url=fake.base_url, delay=0.0, backfill=items,
+                                          page_size=100))
+        print("through the pipeline (store, render, publish), one run each:")
+        print(f"{'phase':<12}{'new items':>10}{'requests':>10}{'files written':>15}{'wall s':>9}")
+        for phase in ("first build", "quiet poll"):
+            fake.clear_log()
+            started = time.perf_counter()
+            pipeline = Pipeline(config)
+            try:
+                report = pipeline.build()
+            finally:
+                pipeline.close()
+            seconds = time.perf_counter() - started
+            new = sum(outcome.new for outcome in report.sources)
+            print(f"{phase:<12}{new:>10}{len(fake.requests()):>10}"
+                  f"{len(report.publish.written):>15}{seconds:>9.2f}")
 
 
 if __name__ == "__main__":
