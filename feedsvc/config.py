@@ -189,8 +189,9 @@ class _Parser:
         self.check(top, _TOP, None)
         values: dict[str, Any] = {**top, **self.table(data, "server"),
                                   **self.table(data, "schedule")}
-        govkz = {key: float(value) if isinstance(getattr(GovkzConfig(), key), float) else value
-                 for key, value in self.table(data, "govkz").items()}
+        govkz: dict[str, Any] = {
+            key: float(value) if isinstance(getattr(GovkzConfig(), key), float) else value
+            for key, value in self.table(data, "govkz").items()}
         sources = self.parse_sources(data.get("sources"))
         config = Config(govkz=GovkzConfig(**govkz), path=self.path,
                         **self.resolve(values, sources))

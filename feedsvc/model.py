@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 
@@ -203,7 +203,7 @@ def merge_sightings(sightings: list[Item]) -> Item:
                                                it.content_hash()), reverse=True)
     winner = ranked[0]
 
-    def first(attribute: str) -> object:
+    def first(attribute: str) -> Any:
         return next((getattr(it, attribute) for it in ranked
                      if getattr(it, attribute) is not None), None)
 
