@@ -153,10 +153,13 @@ class Pipeline:
         self.pending: set[str] = set()
         self.last_regeneration: datetime | None = None
         self.active_sources: set[str] = set()
+        self._govkz_client: Any = None  # made on first use: text-only builds never import HTTP
 
     def close(self) -> None:
         with self.lock:
             self.store.close()
+            if self._govkz_client is not None:
+                self._govkz_client.close()
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -193,13 +196,12 @@ class Pipeline:
             return [_Broken(spec.location, str(exc))]
 
     def govkz_client(self) -> Any:
-        client = getattr(self, "_govkz_client", None)
-        if client is None:
+        """One client for every gov.kz source, so the host sees one request at a time."""
+        if self._govkz_client is None:
             from .sources.govkz import GovkzClient
 
-            client = GovkzClient(self.config.govkz)
-            self._govkz_client = client
-        return client
+            self._govkz_client = GovkzClient(self.config.govkz)
+        return self._govkz_client
 
     # --- one build ------------------------------------------------------------------------
 
