@@ -96,7 +96,7 @@ class Item:
         """The strongest identity: gov.kz's own news id, per language."""
         return f"news:{self.news_id}:{self.lang}" if self.news_id is not None else None
 
-    @property
+    @cached_property
     def title_key(self) -> str:
         """Identity for items without a news id: the normalised title and the date as written."""
         day = self.published.date().isoformat() if self.published else (self.raw_date or "")
