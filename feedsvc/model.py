@@ -12,7 +12,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -290,14 +290,3 @@ class FeedRef:
         """
         name = "all.atom" if self.kind == "all" else f"{self.kind}/{self.slug}.atom"
         return name if self.lang == default_lang else f"{self.lang}/{name}"
-
-
-@dataclass(slots=True)
-class SourceReport:
-    """What reading one source produced; problems are kept here and the build goes on."""
-
-    source: str
-    items: list[Item] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-    skipped_unchanged: bool = False
