@@ -110,8 +110,10 @@ _GOVKZ: dict[str, _Types] = {
     "max_response_bytes": int, "failure_threshold": int, "rest_seconds": _NUMBER,
 }
 _SOURCE: dict[str, _Types] = {
-    "path": str, "url": str, "langs": list, "lang": str, "interval": _NUMBER, "enabled": bool,
+    "kind": str, "path": str, "url": str, "langs": list, "lang": str, "interval": _NUMBER,
+    "enabled": bool,
 }
+_SOURCE_KINDS = {"file": "path", "govkz": "url"}
 _TABLES = {"server": _SERVER, "schedule": _SCHEDULE, "govkz": _GOVKZ}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -212,6 +214,12 @@ class _Parser:
                 raise ConfigError(str(self.path),
                                   f"source #{index} needs exactly one of 'path' or 'url'",
                                   self._source_line(index))
+            kind = entry.get("kind")
+            if kind is not None and entry.get(_SOURCE_KINDS.get(kind, "")) is None:
+                raise ConfigError(str(self.path), f"source #{index}: kind {kind!r} needs "
+                                  + (f"'{_SOURCE_KINDS[kind]}'" if kind in _SOURCE_KINDS else
+                                     "to be 'file' (with 'path') or 'govkz' (with 'url')"),
+                                  self.line_of("kind", "sources") or self._source_line(index))
             langs = tuple(entry.get("langs", [])) + ((entry["lang"],) if "lang" in entry else ())
             for lang in langs:
                 if lang not in LANGUAGES:

@@ -35,6 +35,7 @@ def test_the_shipped_example_loads(tmp_path: Path) -> None:
 def test_sources_paths_and_urls_with_languages(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, """
 [[sources]]
+kind = "file"
 path = "dumps"
 interval = 30
 [[sources]]
@@ -62,6 +63,8 @@ enabled = false
     ('entry_cap = 5\nlog_level = \n', 2, "not valid TOML"),
     ('[[sources]]\npath = "a"\n[[sources]]\nurl = "https://example.org/memleket/entities/mfa"\n',
      3, "source #2: https://example.org/memleket/entities/mfa: not a gov.kz link"),
+    ('[[sources]]\nkind = "govkz"\npath = "dumps"\n', 2, "kind 'govkz' needs 'url'"),
+    ('[[sources]]\nkind = "rss"\npath = "dumps"\n', 2, "to be 'file' (with 'path')"),
     ('[[sources]]\nurl = "https://www.gov.kz/memleket/entities/mfa/about"\n', 1,
      "did you mean https://www.gov.kz/memleket/entities/mfa/press/news"),
 ])
