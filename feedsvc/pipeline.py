@@ -150,7 +150,6 @@ class Pipeline:
         self.lock = threading.RLock()
         self.store = Store(config.db)
         self.filing = Filing.load(config, self.store.live_organisations(), classifier)
-        self.pending: set[str] = set()
         self.last_regeneration: datetime | None = None
         self.active_sources: set[str] = set()
         self._govkz_client: Any = None  # made on first use: text-only builds never import HTTP
@@ -332,8 +331,8 @@ class Pipeline:
                 self._apply(changes, now)
                 self.store.record_success(name, result.state, now)
                 self.store.add_source_items(name, changes.first_sightings)
+                self.store.mark_dirty(changes.dirty_feeds)
             fresh |= changes.created
-            self.pending |= changes.dirty_feeds
         outcome.new, outcome.changed, outcome.unchanged = (changes.new, changes.changed,
                                                            changes.unchanged)
 
@@ -370,8 +369,8 @@ class Pipeline:
                 self.store.set_meta("derived", fingerprint)
 
     def _refile_all(self) -> None:
-        old_feeds = self.store.all_member_feeds()
         with self.store.transaction():
+            self.store.mark_dirty(self.store.all_member_feeds())
             for batch in self.store.iter_items():
                 filings = []
                 moves = []
@@ -383,18 +382,28 @@ class Pipeline:
                     moves.append(Refiling(row.atom_id, feeds, key, row.feeds, row.sort_key))
                 self.store.update_filing(filings)
                 self.store.refile(moves)
-        self.pending |= old_feeds | self.store.all_member_feeds()
+            self.store.mark_dirty(self.store.all_member_feeds())
 
     # --- publishing -----------------------------------------------------------------------
 
-    def regenerate(self, dirty: set[str] | None = None) -> PublishOutcome:
-        """Render and publish the feeds that may have changed, then the OPML and index."""
+    @property
+    def has_pending(self) -> bool:
+        """Whether some stored change still waits to be published."""
+        with self.lock:
+            return bool(self.store.dirty_feeds())
+
+    def regenerate(self) -> PublishOutcome:
+        """Render and publish the feeds that may have changed, then the OPML and index.
+
+        The list of feeds to publish lives in the store and is cleared only once they are
+        published, so a run that dies half way is completed by the next one.
+        """
         with self.lock:
             out = self.config.out_dir
             remove_stale_temporaries(out)
             records = self.store.feed_records()
-            todo = set(self.pending if dirty is None else dirty)
-            self.pending -= todo
+            dirty = self.store.dirty_feeds()
+            todo = set(dirty)
             settings = self._render_fingerprint()
             if self.store.get_meta("render") != settings:
                 todo |= set(records) | self.store.all_member_feeds()
@@ -403,12 +412,14 @@ class Pipeline:
             site = self.site
             new_records = self._publish_feeds(sorted(todo), site, records, outcome)
             changed = [r for r in new_records if records.get(r.feed) != r]
+            if changed or todo or any(not (out / name).exists()
+                                      for name in ("feeds.opml", "index.html")):
+                self._publish_listings(site, {**records, **{r.feed: r for r in changed}},
+                                       outcome)
             with self.store.transaction():
                 self.store.save_feed_records(changed)
                 self.store.set_meta("render", settings)
-            if changed or todo or any(not (out / name).exists()
-                                      for name in ("feeds.opml", "index.html")):
-                self._publish_listings(site, outcome)
+                self.store.clear_dirty(dirty)
             self.last_regeneration = self.clock()
         if outcome.written:
             log.info("publish.done written=%d unchanged=%d", len(outcome.written),
@@ -417,12 +428,16 @@ class Pipeline:
 
     def _publish_feeds(self, keys: list[str], site: Site, records: dict[str, FeedRecord],
                        outcome: PublishOutcome) -> list[FeedRecord]:
+        published = None
         if self.parallel and len(keys) >= PARALLEL_MIN_FEEDS:
             from .parallel import render_in_workers
 
-            published = render_in_workers(self.config, self.store.live_organisations(),
-                                          keys, records)
-        else:
+            try:
+                published = render_in_workers(self.config, self.store.live_organisations(),
+                                              keys, records)
+            except Exception as exc:  # workers could not start or died: render here
+                log.warning("publish.parallel_failed error=%r; rendering in one process", exc)
+        if published is None:
             published = [publish_feed(self.store, key, site, self.config, records.get(key))
                          for key in keys]
         for record, written in published:
@@ -432,9 +447,10 @@ class Pipeline:
                 outcome.unchanged += 1
         return [record for record, _ in published]
 
-    def _publish_listings(self, site: Site, outcome: PublishOutcome) -> None:
+    def _publish_listings(self, site: Site, records: dict[str, FeedRecord],
+                          outcome: PublishOutcome) -> None:
         listings = [Listing(_spec_for(record, site), record.total, record.updated)
-                    for record in self.store.feed_records().values()]
+                    for record in records.values()]
         for name, data in (("feeds.opml", render_opml(listings, site)),
                            ("index.html", render_index(listings, site))):
             if write_if_changed(self.config.out_dir / name, data):

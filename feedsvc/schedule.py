@@ -92,7 +92,7 @@ class Daemon:
             log.exception("source.job_failed source=%s", source.location)
             failed = True
         self._after_run(job_id, source, failed)
-        if self.pipeline.pending:
+        if self.pipeline.has_pending:
             self.request_regeneration()
 
     def _job_id(self, source: SourceConfig) -> str:

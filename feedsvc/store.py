@@ -90,6 +90,9 @@ _MIGRATIONS: list[str] = [
         fetched TEXT NOT NULL
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    -- feeds whose entries changed and that are not yet published: kept in the store, in the
+    -- same transaction as the change, so a crash before publishing loses no update
+    CREATE TABLE dirty_feeds (feed TEXT PRIMARY KEY) WITHOUT ROWID;
     """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -415,6 +418,16 @@ class Store:
             [(r.feed, r.title, r.path, r.total, r.updated.isoformat() if r.updated else None,
               r.sha256) for r in records],
         )
+
+    def mark_dirty(self, feeds: Iterable[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO dirty_feeds(feed) VALUES (?)",
+                            [(feed,) for feed in feeds])
+
+    def dirty_feeds(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT feed FROM dirty_feeds")}
+
+    def clear_dirty(self, feeds: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM dirty_feeds WHERE feed = ?", [(f,) for f in feeds])
 
     # --- organisations fetched live -----------------------------------------------------
 

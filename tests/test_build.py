@@ -332,3 +332,21 @@ def test_deleted_output_file_is_published_again(seeded: Site) -> None:
 
 def test_no_temporary_file_is_left_in_the_output(seeded: Site) -> None:
     assert not [p for p in seeded.out.rglob(".tmp-*")]
+
+
+def test_changes_stored_but_not_yet_published_are_published_by_the_next_run(
+        seeded: Site) -> None:
+    from feedsvc.pipeline import Pipeline
+    from feedsvc.sources.textdump import TextDumpFile
+
+    path = seeded.add("late.txt", story("A story stored before a crash", "Body."))
+    pipeline = Pipeline(seeded.config(), clock=seeded.clock)
+    try:
+        assert pipeline.ingest(TextDumpFile(path)).new == 1  # then the process "dies"
+    finally:
+        pipeline.close()
+    assert "A story stored before a crash" not in {e.title for e in
+                                                   seeded.feed("all.atom").entries}
+    report = seeded.build()
+    assert sum(o.new for o in report.sources) == 0
+    assert "A story stored before a crash" in {e.title for e in seeded.feed("all.atom").entries}
