@@ -167,10 +167,10 @@ def daemon(host: str | None, port: int | None, interval: float | None,
             extra["govkz_interval"] = interval
         config = make_config(**options, **extra)
         setup_logging(config.log_level, config.log_json)
-        if options.get("base_url") is None and config.path is None:
-            shown_host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
-            config = config.with_overrides(base_url=f"http://{shown_host}:{config.port}/")
-        run_daemon(config)
+        # No base URL given anywhere: the feeds name the address actually served (port 0
+        # becomes the port the system picked).
+        run_daemon(config, base_url_from_socket=options.get("base_url") is None
+                   and config.base_url == Config().base_url)
 
 
 @main.command()

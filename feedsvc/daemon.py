@@ -17,6 +17,7 @@ import sys
 import threading
 from contextlib import ExitStack
 from types import FrameType
+from typing import Any
 
 from .config import Config
 from .lock import owner_locks
@@ -26,28 +27,41 @@ from .schedule import Daemon
 log = logging.getLogger(__name__)
 
 
-def run_daemon(config: Config) -> None:
-    """Run until SIGTERM or SIGINT; raises FeedsvcError for start-up problems."""
+def run_daemon(config: Config, *, base_url_from_socket: bool = False) -> None:
+    """Run until SIGTERM or SIGINT; raises FeedsvcError for start-up problems.
+
+    ``base_url_from_socket``: no base URL was given, so the feeds name the address the server
+    actually listens on (port 0 becomes the port the system picked).
+    """
     from .serve import FeedServer, make_app
 
     stop = threading.Event()
+    running: dict[str, Pipeline] = {}
 
     def on_signal(number: int, _frame: FrameType | None) -> None:
         log.info("daemon.signal signal=%s", signal.Signals(number).name)
         stop.set()
 
+    def health() -> dict[str, Any]:
+        pipeline = running.get("pipeline")
+        return pipeline.health() if pipeline else {"status": "starting", "sources": {}}
+
     with ExitStack() as stack:
         for lock in owner_locks(config.db, config.out_dir):
             stack.enter_context(lock)
         config.out_dir.mkdir(parents=True, exist_ok=True)
-        pipeline = Pipeline(config)
-        stack.callback(pipeline.close)
-        server = FeedServer(make_app(config.out_dir, health=pipeline.health), config.host,
-                            config.port, access_log=config.log_level == "debug")
+        server = FeedServer(make_app(config.out_dir, health=health), config.host, config.port,
+                            access_log=config.log_level == "debug")
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         server.start()
         stack.callback(server.stop)
+        if base_url_from_socket:
+            host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+            config = config.with_overrides(base_url=f"http://{host}:{server.port}/")
+        pipeline = Pipeline(config)
+        stack.callback(pipeline.close)
+        running["pipeline"] = pipeline
         daemon = Daemon(config, pipeline)
         daemon.start()
         stack.callback(daemon.stop)

@@ -23,11 +23,12 @@ DEADLINE = 20.0
 
 
 class DaemonProcess:
-    def __init__(self, root: Path, config: Path, *args: str) -> None:
+    def __init__(self, root: Path, *args: str) -> None:
+        """``feedsvc daemon ARGS...`` in ``root``, its output in a log file."""
         self.log = root / f"daemon-{time.monotonic_ns()}.log"
         self.handle = self.log.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "feedsvc.cli", "daemon", "--config", str(config), *args],
+            [sys.executable, "-m", "feedsvc.cli", "daemon", *args],
             cwd=root, stdout=self.handle, stderr=subprocess.STDOUT, text=True)
         self.url = ""
 
@@ -78,7 +79,7 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def daemon(root: Path) -> Iterator[DaemonProcess]:
-    process = DaemonProcess(root, root / "feedsvc.toml")
+    process = DaemonProcess(root, "--config", str(root / "feedsvc.toml"))
     process.wait_listening()
     yield process
     process.stop()
@@ -93,8 +94,8 @@ def entries(response: requests.Response) -> list:
 def test_serves_index_opml_and_feeds_built_from_the_sources(daemon: DaemonProcess) -> None:
     feed = daemon.wait_for("all.atom", lambda r: len(entries(r)) == 25)
     assert feed.headers["content-type"] == "application/atom+xml; charset=utf-8"
-    index = daemon.get("")
-    assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+    index = daemon.wait_for("", lambda r: True)  # published right after the feeds
+    assert "text/html" in index.headers["content-type"]
     assert 'type="application/atom+xml"' in index.text
     opml = daemon.get("feeds.opml")
     assert opml.status_code == 200 and "xmlUrl" in opml.text
@@ -150,7 +151,7 @@ def test_broken_file_makes_health_fail_and_keeps_serving(daemon: DaemonProcess,
 
 
 def test_sigterm_exits_zero_and_leaves_the_store_consistent(root: Path) -> None:
-    process = DaemonProcess(root, root / "feedsvc.toml")
+    process = DaemonProcess(root, "--config", str(root / "feedsvc.toml"))
     process.wait_listening()
     process.wait_for("all.atom", lambda r: len(entries(r)) == 25)
     assert process.stop() == 0
@@ -183,7 +184,7 @@ def test_hanging_gov_kz_source_does_not_hold_up_the_files(root: Path, govkz_serv
         'connect_timeout = 0.5\nretries = 1\n'
         '[[sources]]\nurl = "https://www.gov.kz/memleket/entities/mfa-brussels"\n'
         '[[sources]]\npath = "src"\n', encoding="utf-8")
-    process = DaemonProcess(root, config)
+    process = DaemonProcess(root, "--config", str(config))
     try:
         process.wait_listening()
         process.wait_for("all.atom", lambda r: len(entries(r)) == 25)
@@ -193,5 +194,18 @@ def test_hanging_gov_kz_source_does_not_hold_up_the_files(root: Path, govkz_serv
         health = process.get("healthz").json()
         assert health["sources"]["govkz:mfa-brussels:kk"]["healthy"] is False
         assert "timed out" in health["sources"]["govkz:mfa-brussels:kk"]["last_error"].lower()
+    finally:
+        assert process.stop() == 0
+
+
+def test_without_a_base_url_feeds_name_the_address_actually_served(root: Path) -> None:
+    process = DaemonProcess(root, "--source", "src", "--out", "plain", "--db", "plain.sqlite3",
+                            "--port", "0")
+    try:
+        url = process.wait_listening()
+        feed = feedparser.parse(process.wait_for("all.atom",
+                                                 lambda r: len(entries(r)) == 25).content)
+        assert {link.href for link in feed.feed.links if link.rel == "self"} == {
+            url + "all.atom"}
     finally:
         assert process.stop() == 0
