@@ -82,3 +82,12 @@ class PublishError(FeedsvcError):
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = path
+
+
+class ServeError(FeedsvcError):
+    """The directory to serve is missing, or the server could not listen or did not come up."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"{address}: {reason}")
+        self.address = address  # host:port, or the directory
+        self.reason = reason

@@ -43,7 +43,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import FeedsvcError
+from .errors import ServeError
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +72,6 @@ GZIP_MIN_BYTES = 500  # below this the gzip header costs more than it saves
 GZIP_LEVEL = 6  # zlib's default: most of level 9's ratio at about half the CPU
 GRACEFUL_SECONDS = 5  # in-flight responses get this long after stop() before being cut
 START_TIMEOUT = 10.0
-
-
-class ServeError(FeedsvcError):
-    """The directory to serve is missing, or the server could not listen or did not come up."""
-
-    def __init__(self, address: str, reason: str) -> None:
-        super().__init__(f"{address}: {reason}")
-        self.address = address  # host:port, or the directory
-        self.reason = reason
 
 
 # --- the app ---------------------------------------------------------------------------------

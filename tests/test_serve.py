@@ -24,7 +24,8 @@ import feedparser
 import pytest
 import requests
 
-from feedsvc.serve import FeedServer, ServeError, make_app
+from feedsvc.errors import ServeError
+from feedsvc.serve import FeedServer, make_app
 
 SECRET = "SECRET-7f3a9c-do-not-serve"
 
