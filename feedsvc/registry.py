@@ -8,9 +8,7 @@ named after it.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -114,12 +112,22 @@ def _label_from_slug(slug: str, parent: str | None) -> str:
 
 
 def parse_table(text: str) -> list[Organisation]:
-    reader = csv.DictReader(io.StringIO(text), delimiter="\t")
+    """Rows of ``organisations.tsv``: tab-separated, header first, no quoting (the generator
+    writes no tabs, newlines or quotes into names), so a plain split is enough and several
+    times faster than the csv module on 2,000 rows."""
+    lines = text.splitlines()
+    header = lines[0].split("\t")
+    at = {name: header.index(name) for name in
+          ("slug", "kind", "parent", "name_en", "name_ru", "name_kk")}
     organisations = []
-    for row in reader:
-        names = {lang: row[f"name_{lang}"] for lang in ("en", "ru", "kk") if row[f"name_{lang}"]}
-        organisations.append(Organisation(row["slug"], row["kind"] or "other",
-                                          row["parent"] or None, names))
+    for line in lines[1:]:
+        if not line:
+            continue
+        cells = line.split("\t")
+        names = {lang: cells[at[f"name_{lang}"]] for lang in ("en", "ru", "kk")
+                 if cells[at[f"name_{lang}"]]}
+        organisations.append(Organisation(cells[at["slug"]], cells[at["kind"]] or "other",
+                                          cells[at["parent"]] or None, names))
     return organisations
 
 

@@ -55,7 +55,10 @@ def main(source: str) -> None:
             "basis": record.get("basis") or "",
         })
     with OUT.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, COLUMNS, delimiter="\t", lineterminator="\n")
+        # No quoting: a name with a tab, a newline or a quote fails here instead of producing
+        # a row that registry.parse_table (a plain split) would misread.
+        writer = csv.DictWriter(handle, COLUMNS, delimiter="\t", lineterminator="\n",
+                                quoting=csv.QUOTE_NONE)
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote {len(rows)} organisations to {OUT}")
