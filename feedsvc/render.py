@@ -334,7 +334,7 @@ def render_index(listings: Sequence[Listing], site: Site) -> bytes:
         sections.append(
             f'<section id="{kind}">\n<h2>{esc(words[f"group_{kind}"])} ({len(members)})</h2>\n'
             f"<table>\n<thead><tr><th>Feed</th><th>Language</th><th>Items</th>"
-            f"<th>Last update</th><th>Subscribe</th></tr></thead>\n<tbody>\n{rows}\n"
+            f"<th>Last update (Almaty)</th><th>Subscribe</th></tr></thead>\n<tbody>\n{rows}\n"
             f"</tbody>\n</table>\n</section>")
     opml_url = esc(site.url("feeds.opml"))
     page = f"""<!DOCTYPE html>
@@ -350,6 +350,7 @@ def render_index(listings: Sequence[Listing], site: Site) -> bytes:
     table {{ border-collapse: collapse; width: 100%; margin-bottom: 2rem; }}
     th, td {{ text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #ddd; }}
     td.num {{ text-align: right; }}
+    td.when {{ white-space: nowrap; }}
     code {{ background: #f4f4f4; padding: 0 .2rem; }}
   </style>
 </head>
@@ -372,5 +373,5 @@ def _index_row(listing: Listing, site: Site) -> str:
         if listing.updated else "—"
     return (f'<tr><td><a href="{esc(spec.html_url)}">{esc(spec.title)}</a></td>'
             f"<td>{esc(spec.ref.lang)}</td><td class=\"num\">{listing.total}</td>"
-            f"<td>{esc(updated)}</td>"
+            f'<td class="when">{esc(updated)}</td>'
             f'<td><a href="{esc(spec.self_url)}"><code>{esc(spec.path)}</code></a></td></tr>')
