@@ -19,6 +19,16 @@ LANGUAGES = ("kk", "ru", "en")
 PUBLIC_SITE = "https://www.gov.kz"
 
 
+def org_news_page(slug: str, lang: str) -> str:
+    """The public news list of an organisation: a feed's human link, and the API's Referer."""
+    return f"{PUBLIC_SITE}/memleket/entities/{slug}/press/news?lang={lang}"
+
+
+def item_page(slug: str, news_id: int, kind: str = "news") -> str:
+    """The public page of one item, whatever API base is configured; the entry link."""
+    return f"{PUBLIC_SITE}/memleket/entities/{slug}/press/{kind}/details/{news_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class GovkzNewsLink:
     """What a gov.kz link says: the organisation, and the news item and language if any."""
@@ -32,8 +42,7 @@ class GovkzNewsLink:
     def canonical(self) -> str | None:
         if self.news_id is None:
             return None
-        return (f"https://www.gov.kz/memleket/entities/{self.slug}/press/{self.kind}/details/"
-                f"{self.news_id}")
+        return item_page(self.slug, self.news_id, self.kind)
 
 
 _GOVKZ_URL = re.compile(

@@ -19,6 +19,7 @@ from feedgen.util import xml_elem
 from lxml import etree
 
 from . import __version__
+from .links import org_news_page
 from .model import ALMATY, FeedRef, StoredItem
 from .registry import Registry
 from .text import summarise, xml_safe
@@ -90,10 +91,6 @@ class FeedSpec:
         return CATEGORY_BY_KIND[self.ref.kind]
 
 
-def govkz_org_page(slug: str, lang: str) -> str:
-    return f"https://www.gov.kz/memleket/entities/{slug}/press/news?lang={lang}"
-
-
 def feed_spec(ref: FeedRef, site: Site) -> FeedSpec:
     """Title, links and author of a feed, in the feed's own language."""
     lang = ref.lang
@@ -109,7 +106,7 @@ def feed_spec(ref: FeedRef, site: Site) -> FeedSpec:
         return FeedSpec(ref, f"gov.kz: {name}", words["topic_sub"].format(name=name), path,
                         site.url(path), index_url, "gov.kz via feedsvc", site.base_url)
     name = site.registry.name(ref.slug, lang)
-    page = govkz_org_page(ref.slug, lang)
+    page = org_news_page(ref.slug, lang)
     return FeedSpec(ref, f"{name} — {words['news']}", words["org_sub"].format(name=name),
                     path, site.url(path), page, name, page)
 
@@ -223,7 +220,7 @@ def _entry_author(stored: StoredItem, site: Site, lang: str) -> dict[str, str]:
     item = stored.item
     if item.org:
         return {"name": xml_safe(site.registry.name(item.org, lang)),
-                "uri": govkz_org_page(item.org, lang)}
+                "uri": org_news_page(item.org, lang)}
     if item.publication:
         return {"name": xml_safe(item.publication)}
     return {"name": "gov.kz"}

@@ -39,7 +39,7 @@ from lxml import html as lxml_html
 from ..config import LANGUAGES, GovkzConfig
 from ..errors import FetchError, InvalidSourceURL
 from ..http import Clock, HttpSettings, PoliteClient, Response, Sleep, describe_body
-from ..links import PUBLIC_SITE, parse_govkz_link
+from ..links import PUBLIC_SITE, item_page, org_news_page, parse_govkz_link
 from ..model import ALMATY, AUTHORITY_GOVKZ_API, Item, Origin
 from . import SourceContext, SourceResult
 
@@ -53,10 +53,6 @@ GRAPHQL_PIN = timedelta(hours=6)
 #: Incremental reads stop at a known page; this bounds them if they never meet one.
 CATCH_UP_FACTOR = 10
 REGISTRY_PAGE_SIZE = 5000
-
-def news_page_url(slug: str, news_id: int) -> str:
-    """The public page of one news item: the entry link, whatever the API base is."""
-    return f"{PUBLIC_SITE}/memleket/entities/{slug}/press/news/details/{news_id}"
 
 
 def listing_url(base: str, slug: str, page: int, size: int) -> str:
@@ -105,7 +101,7 @@ def item_from_api(obj: dict[str, Any], *, slug: str, lang: str,
         paragraphs=paragraphs,
         html=markup,
         lang=lang,
-        url=news_page_url(slug, news_id),
+        url=item_page(slug, news_id),
         url_lang=lang,
         org=slug,  # ``projects`` may name co-owners; the item belongs to the followed feed
         news_id=news_id,
@@ -324,7 +320,7 @@ class GovkzClient:
         """One listing page and its URL; RestUnavailable when REST is shut, FetchError else."""
         url = listing_url(self.base, slug, page, size)
         headers = {"Accept": "application/json", "Accept-Language": lang,
-                   "Referer": f"{PUBLIC_SITE}/memleket/entities/{slug}/press/news?lang={lang}"}
+                   "Referer": org_news_page(slug, lang)}
         for fresh_ticket in (False, True):
             response = self.http.request("GET", url, headers=headers, expect_json=True)
             stats.requests += response.attempts
