@@ -75,16 +75,15 @@ class Daemon:
             self.scheduler.add_job(
                 self.run_source, IntervalTrigger(seconds=interval,
                                                  jitter=self.config.jitter * interval),
-                args=[source], id=f"source-{index}", name=source.location,
+                args=[source, f"source-{index}"], id=f"source-{index}", name=source.location,
                 next_run_time=now, misfire_grace_time=max(1, int(interval)),
             )
             log.info("schedule.source source=%s kind=%s interval=%.0fs", source.location,
                      source.kind, interval)
         self.scheduler.start()
 
-    def run_source(self, source: SourceConfig) -> None:
+    def run_source(self, source: SourceConfig, job_id: str) -> None:
         """One scheduled run of one configured source (a directory: each of its files)."""
-        job_id = self._job_id(source)
         try:
             outcomes = [self.pipeline.ingest(s) for s in self.pipeline.sources_for(source)]
             failed = any(outcome.error for outcome in outcomes)
@@ -94,9 +93,6 @@ class Daemon:
         self._after_run(job_id, source, failed)
         if self.pipeline.has_pending:
             self.request_regeneration()
-
-    def _job_id(self, source: SourceConfig) -> str:
-        return f"source-{self.config.sources.index(source)}"
 
     def _after_run(self, job_id: str, source: SourceConfig, failed: bool) -> None:
         if failed:
