@@ -153,6 +153,7 @@ class Pipeline:
         self.last_regeneration: datetime | None = None
         self.active_sources: set[str] = set()
         self._govkz_client: Any = None  # made on first use: text-only builds never import HTTP
+        self._swept = False  # leftovers of an interrupted run are removed once per process
 
     def close(self) -> None:
         with self.lock:
@@ -400,7 +401,9 @@ class Pipeline:
         """
         with self.lock:
             out = self.config.out_dir
-            remove_stale_temporaries(out)
+            if not self._swept:
+                remove_stale_temporaries(out)
+                self._swept = True
             records = self.store.feed_records()
             dirty = self.store.dirty_feeds()
             todo = set(dirty)
