@@ -214,7 +214,6 @@ def explain_topics(target: str, config_path: Path | None, db: Path | None) -> No
       feedsvc explain-topics https://www.gov.kz/memleket/entities/mfa/press/news/details/1161897
     """
     from .filing import Filing
-    from .store import Store
     from .topics import explain
 
     with _user_errors():
@@ -222,7 +221,7 @@ def explain_topics(target: str, config_path: Path | None, db: Path | None) -> No
         filing = Filing.load(config)
         if filing.taxonomy is None:
             raise click.ClickException("topics are switched off in this configuration")
-        for title, item in _items_to_explain(target, config, Store):
+        for title, item in _items_to_explain(target, config):
             chain = filing.registry.chain(item.org) if item.org else ()
             kind = filing.registry.get(item.org).kind if item.org else None
             click.echo(f"== {title}")
@@ -230,7 +229,7 @@ def explain_topics(target: str, config_path: Path | None, db: Path | None) -> No
             click.echo("")
 
 
-def _items_to_explain(target: str, config: Config, store_class: Any) -> list[tuple[str, Any]]:
+def _items_to_explain(target: str, config: Config) -> list[tuple[str, Any]]:
     path = Path(target)
     if path.is_file():
         from .sources.textdump import read_dump
@@ -246,7 +245,9 @@ def _items_to_explain(target: str, config: Config, store_class: Any) -> list[tup
     link = parse_govkz_url(target)
     if link and link.news_id is not None:
         keys = [f"news:{link.news_id}:{lang}" for lang in (link.lang, *LANGUAGES) if lang]
-    store = store_class(config.db)
+    from .store import Store
+
+    store = Store(config.db)
     try:
         for key in keys:
             found = store.find_item(key)
