@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .model import Item, feed_key, merge_sightings
+from .model import Item, feed_key, merge_sightings, order_tie
 from .registry import Registry
 from .render import atom_id_for
-from .store import ItemRow, ItemWrite, Refiling
+from .store import ItemRow, ItemWrite, Refiling, SortKey
 
 Classifier = Callable[[Item], tuple[str, ...]]
 
@@ -62,13 +62,14 @@ class Snapshot:
     keys: dict[str, str]  # identity key -> Atom id
     rows: dict[str, ItemRow]
     sightings: dict[str, dict[str, tuple[str, Item]]]  # atom -> source -> (hash, item)
+    next_id: int = 1  # the store's id for the first new item
 
 
 @dataclass(slots=True)
 class Changes:
     items: list[ItemWrite] = field(default_factory=list)
-    sightings: list[tuple[str, str, Item, bool]] = field(default_factory=list)
-    keys: list[tuple[str, str]] = field(default_factory=list)
+    sightings: list[tuple[int, str, Item, bool]] = field(default_factory=list)
+    keys: list[tuple[str, int]] = field(default_factory=list)
     refilings: list[Refiling] = field(default_factory=list)
     dirty_feeds: set[str] = field(default_factory=set)
     new: int = 0
@@ -116,10 +117,10 @@ def memberships(item: Item, topics: tuple[str, ...], registry: Registry) -> froz
     return frozenset(feeds)
 
 
-def sort_key(item: Item, atom_id: str, first_seen: datetime) -> str:
+def sort_key(item: Item, atom_id: str, first_seen: datetime) -> SortKey:
     """Newest first: publication time, then gov.kz's growing news id, then identity."""
     moment = item.published or first_seen
-    return f"{int(moment.timestamp()):012d}|{item.news_id or 0:012d}|{atom_id}"
+    return int(moment.timestamp()), item.news_id or 0, order_tie(atom_id)
 
 
 def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: datetime,
@@ -131,16 +132,22 @@ def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: date
     whatever order the files come in. A later change moves ``updated`` to ``now``.
     """
     changes = Changes()
+    next_id = snapshot.next_id
     for atom_id, parts in resolve(sightings, snapshot).items():
         keys = frozenset().union(*(part.keys for part in parts))
         sighting = parts[0].item if len(parts) == 1 else merge_sightings([p.item for p in parts])
-        changes.keys.extend((key, atom_id) for key in sorted(keys) if key not in snapshot.keys)
-        _decide_one(changes, source, atom_id, sighting, snapshot, now, classify, registry,
-                    fresh)
+        row = snapshot.rows.get(atom_id)
+        if row is None:
+            item_id, next_id = next_id, next_id + 1
+        else:
+            item_id = row.item_id
+        changes.keys.extend((key, item_id) for key in sorted(keys) if key not in snapshot.keys)
+        _decide_one(changes, source, atom_id, item_id, sighting, snapshot, now, classify,
+                    registry, fresh)
     return changes
 
 
-def _decide_one(changes: Changes, source: str, atom_id: str, sighting: Item,
+def _decide_one(changes: Changes, source: str, atom_id: str, item_id: int, sighting: Item,
                 snapshot: Snapshot, now: datetime, classify: Classifier, registry: Registry,
                 fresh: set[str]) -> None:
     row = snapshot.rows.get(atom_id)
@@ -153,12 +160,12 @@ def _decide_one(changes: Changes, source: str, atom_id: str, sighting: Item,
     if previous is None:
         changes.first_sightings += 1
     others = {name: item for name, (_, item) in stored.items() if name != source}
-    changes.sightings.append((atom_id, source, sighting, not others))
+    changes.sightings.append((item_id, source, sighting, not others))
     if len(others) == 1 and len(stored) == 1:
         # The other source's sighting was stored as "same as the item": spell it out now that
         # the item becomes a merge of two.
         (name, item), = others.items()
-        changes.sightings.append((atom_id, name, item, False))
+        changes.sightings.append((item_id, name, item, False))
     merged = merge_sightings([*others.values(), sighting]) if others else sighting
     if row is not None and row.content_hash == merged.content_hash():
         changes.unchanged += 1
@@ -177,9 +184,10 @@ def _decide_one(changes: Changes, source: str, atom_id: str, sighting: Item,
         first_seen, updated = row.first_seen, now
         changes.changed += 1
     key = sort_key(merged, atom_id, first_seen)
-    changes.items.append(ItemWrite(merged, atom_id, updated, first_seen, topics, feeds, key))
+    changes.items.append(ItemWrite(merged, item_id, atom_id, updated, first_seen, topics, feeds,
+                                   key))
     old_feeds = row.feeds if row else frozenset()
     old_key = row.sort_key if row else None
     if (feeds, key) != (old_feeds, old_key):
-        changes.refilings.append(Refiling(atom_id, feeds, key, old_feeds, old_key))
+        changes.refilings.append(Refiling(item_id, feeds, key, old_feeds, old_key))
     changes.dirty_feeds |= feeds | old_feeds

@@ -253,6 +253,18 @@ class StoredItem:
     topics: tuple[str, ...] = ()
 
 
+def order_tie(atom_id: str) -> int:
+    """Orders items of the same time and news id: the first 60 bits of the Atom id's UUID.
+
+    Numbers sort as the ids' text does, and they are the same in every store.
+    """
+    digits = atom_id.removeprefix("urn:uuid:").replace("-", "")[:15]
+    try:
+        return int(digits, 16)
+    except ValueError:  # not a UUID: any stable number will do
+        return int(hashlib.sha1(atom_id.encode()).hexdigest()[:15], 16)
+
+
 def feed_key(kind: FeedKind, slug: str | None, lang: str) -> str:
     """How the store names a feed: ``en/all``, ``kk/org/mfa-brussels``, ``ru/topic/health``."""
     return f"{lang}/all" if kind == "all" else f"{lang}/{kind}/{slug}"

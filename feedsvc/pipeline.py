@@ -341,7 +341,7 @@ class Pipeline:
         store = self.store
         keys = store.lookup_keys(key for s in sightings for key in s.keys)
         atoms = set(keys.values())
-        return Snapshot(keys, store.item_rows(atoms), store.sightings(atoms))
+        return Snapshot(keys, store.item_rows(atoms), store.sightings(atoms), store.next_item_id())
 
     def _apply(self, changes: Changes, now: datetime) -> None:
         self.store.write_items(changes.items)
@@ -379,8 +379,8 @@ class Pipeline:
                     topics = self.classify(item)
                     feeds = memberships(item, topics, self.registry)
                     key = sort_key(item, row.atom_id, row.first_seen)
-                    filings.append((row.atom_id, topics, feeds, key))
-                    moves.append(Refiling(row.atom_id, feeds, key, row.feeds, row.sort_key))
+                    filings.append((row.item_id, topics, feeds, key))
+                    moves.append(Refiling(row.item_id, feeds, key, row.feeds, row.sort_key))
                 self.store.update_filing(filings)
                 self.store.refile(moves)
             self.store.mark_dirty(self.store.all_member_feeds())

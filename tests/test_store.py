@@ -1,0 +1,72 @@
+"""The store's schema steps: a store written by an older feedsvc keeps every item and feed."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from feedsvc.config import Config, SourceConfig
+from feedsvc.errors import StoreError
+from feedsvc.model import order_tie
+from feedsvc.pipeline import Pipeline
+from feedsvc.store import SCHEMA_VERSION, Store
+
+from support import ROOT, FakeClock
+
+#: ``feedsvc build --source seeds --base-url http://example.test/`` run by feedsvc 0.1 with
+#: schema 1 (the Atom id as every table's reference), with the store and the feeds it wrote.
+V1 = Path(__file__).resolve().parent / "data" / "store-v1"
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_a_schema_1_store_is_migrated_and_publishes_the_same_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(V1 / "store.sqlite3", tmp_path / "store.sqlite3")
+    shutil.copytree(V1 / "out", tmp_path / "out")
+    monkeypatch.chdir(ROOT)  # the old store names its sources seeds/<file>
+    config = Config(sources=(SourceConfig("seeds", "file"),), out_dir=tmp_path / "out",
+                    db=tmp_path / "store.sqlite3", base_url="http://example.test/")
+    pipeline = Pipeline(config, clock=FakeClock())
+    try:
+        assert pipeline.store.count_items() == 25
+        assert pipeline.store.integrity_problems() == []
+        report = pipeline.build()
+    finally:
+        pipeline.close()
+    assert report.ok
+    assert sum(o.new for o in report.sources) == 0
+    assert sum(o.changed for o in report.sources) == 0
+    assert report.publish.written == []
+    assert files(tmp_path / "out") == files(V1 / "out")
+    db = sqlite3.connect(tmp_path / "store.sqlite3")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("SELECT COUNT(*) FROM item_keys").fetchone()[0] >= 25
+    assert db.execute("SELECT COUNT(*) FROM sightings").fetchone()[0] >= 25
+
+
+def test_a_store_from_a_newer_feedsvc_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="newer feedsvc"):
+        Store(path)
+    assert path.read_bytes() == before
+
+
+def test_the_tie_breaker_sorts_as_the_atom_ids_do() -> None:
+    ids = ["urn:uuid:0f3c9a1e-7d2b-5c11-8a4e-93b1f0c2d7aa",
+           "urn:uuid:0f3c9a1e-7d2b-5c12-8a4e-93b1f0c2d7aa",
+           "urn:uuid:a0000000-0000-5000-8000-000000000000",
+           "urn:uuid:ffffffff-ffff-5fff-bfff-ffffffffffff"]
+    assert sorted(ids, key=order_tie) == sorted(ids)
+    assert all(0 <= order_tie(i) < 2**63 for i in ids)
+    assert order_tie("tag:example.org,2026:1") == order_tie("tag:example.org,2026:1")
