@@ -1,4 +1,4 @@
-"""What an item is filed under: its topics, and the site the feeds are published on.
+"""What an item is filed under (its topics and feeds), and the site the feeds are published on.
 
 Built from the configuration and the registry alone (no store connection), so the worker
 processes of a parallel build can build their own copy.
@@ -6,14 +6,33 @@ processes of a parallel build can build their own copy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .config import Config
-from .model import Item
+from .model import Item, feed_key
 from .registry import Organisation, Registry, load_registry
 from .render import Site
+
+
+class Filed(NamedTuple):
+    """Where an item goes: its topics and the keys of the feeds it is an entry of."""
+
+    topics: tuple[str, ...]
+    feeds: frozenset[str]
+
+
+def memberships(item: Item, topics: tuple[str, ...], registry: Registry) -> frozenset[str]:
+    """Feed keys an item belongs to: everything, its ministry, its organisations, its topics."""
+    lang = item.lang
+    feeds = [feed_key("all", None, lang)]
+    if item.org:
+        chain = registry.chain(item.org)
+        feeds.append(feed_key("ministry", chain[-1], lang))
+        feeds.extend(feed_key("org", slug, lang) for slug in chain[:-1])
+    feeds.extend(feed_key("topic", topic, lang) for topic in topics)
+    return frozenset(feeds)
 
 
 @dataclass
@@ -21,14 +40,12 @@ class Filing:
     config: Config
     registry: Registry
     taxonomy: Any  # feedsvc.topics.Taxonomy, or None when topics are switched off
-    classifier: Callable[[Item], tuple[str, ...]] | None = None
 
     @classmethod
-    def load(cls, config: Config, live: Iterable[Organisation] = (),
-             classifier: Callable[[Item], tuple[str, ...]] | None = None) -> Filing:
+    def load(cls, config: Config, live: Iterable[Organisation] = ()) -> Filing:
         from .topics import load_taxonomy
 
-        return cls(config, load_registry(live), load_taxonomy(config.topics_file), classifier)
+        return cls(config, load_registry(live), load_taxonomy(config.topics_file))
 
     @property
     def site(self) -> Site:
@@ -42,9 +59,11 @@ class Filing:
         return "|".join([self.registry.fingerprint,
                          self.taxonomy.fingerprint if self.taxonomy else "no-topics"])
 
+    def file(self, item: Item) -> Filed:
+        topics = self.classify(item)
+        return Filed(topics, memberships(item, topics, self.registry))
+
     def classify(self, item: Item) -> tuple[str, ...]:
-        if self.classifier is not None:
-            return self.classifier(item)
         if self.taxonomy is None:
             return ()
         from .topics import assign_topics

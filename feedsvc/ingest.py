@@ -11,20 +11,65 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .model import Item, feed_key, merge_sightings, order_tie
-from .registry import Registry
+from .filing import Filed
+from .model import Item, ItemDigest, merge_sightings, order_tie
 from .render import atom_id_for
 from .store import ItemRow, ItemWrite, Refiling, SortKey
 
-Classifier = Callable[[Item], tuple[str, ...]]
+#: Files an item: its topics and feeds (see :meth:`feedsvc.filing.Filing.file`).
+Filer = Callable[[Item], Filed]
 
 
-@dataclass(frozen=True, slots=True)
 class Sighting:
-    """One story as one source tells it, with every identity key its copies carried."""
+    """One story as one source tells it, with every identity key its copies carried.
 
-    keys: frozenset[str]
-    item: Item
+    A worker process of a parallel build sends a sighting as its keys, its item's
+    :class:`~feedsvc.model.ItemDigest` and where it is filed; the item itself is decoded again
+    only if the main process has to merge it with another copy.
+    """
+
+    __slots__ = ("_digest", "_item", "filed", "keys")
+
+    def __init__(self, keys: frozenset[str], item: Item | None = None,
+                 digest: ItemDigest | None = None, filed: Filed | None = None) -> None:
+        if item is None and digest is None:
+            raise ValueError("a sighting needs its item or its digest")
+        self.keys = keys
+        self.filed = filed
+        self._item = item
+        self._digest = digest
+
+    @property
+    def item(self) -> Item:
+        if self._item is None:
+            assert self._digest is not None
+            self._item = Item.from_json(self._digest.payload, self._digest.content_hash)
+        return self._item
+
+    @property
+    def digest(self) -> ItemDigest:
+        if self._digest is None:
+            assert self._item is not None
+            self._digest = self._item.digest()
+        return self._digest
+
+    @property
+    def news_id(self) -> int | None:
+        return self._item.news_id if self._item is not None else self.digest.news_id
+
+    @property
+    def title_key(self) -> str:
+        return self._item.title_key if self._item is not None else self.digest.title_key
+
+    @property
+    def news_key(self) -> str | None:
+        if self._item is not None:
+            return self._item.news_key
+        digest = self.digest
+        return f"news:{digest.news_id}:{digest.lang}" if digest.news_id is not None else None
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (Sighting, (self.keys, None, self.digest, self.filed))
 
 
 def group_sightings(items: Iterable[Item]) -> list[Sighting]:
@@ -68,7 +113,7 @@ class Snapshot:
 @dataclass(slots=True)
 class Changes:
     items: list[ItemWrite] = field(default_factory=list)
-    sightings: list[tuple[int, str, Item, bool]] = field(default_factory=list)
+    sightings: list[tuple[int, str, ItemDigest, bool]] = field(default_factory=list)
     keys: list[tuple[str, int]] = field(default_factory=list)
     refilings: list[Refiling] = field(default_factory=list)
     dirty_feeds: set[str] = field(default_factory=set)
@@ -85,13 +130,15 @@ def resolve(sightings: list[Sighting], snapshot: Snapshot) -> dict[str, list[Sig
     for sighting in sightings:
         atom_id = _existing_atom(sighting, snapshot)
         if atom_id is None:
-            atom_id = atom_id_for(sighting.item.news_key or sighting.item.title_key)
+            atom_id = atom_id_for(sighting.news_key or sighting.title_key)
         resolved.setdefault(atom_id, []).append(sighting)
     return resolved
 
 
 def _existing_atom(sighting: Sighting, snapshot: Snapshot) -> str | None:
-    news_key = sighting.item.news_key
+    if not snapshot.keys:
+        return None
+    news_key = sighting.news_key
     if news_key and news_key in snapshot.keys:
         return snapshot.keys[news_key]
     for key in sorted(sighting.keys):
@@ -100,21 +147,9 @@ def _existing_atom(sighting: Sighting, snapshot: Snapshot) -> str | None:
             continue
         row = snapshot.rows.get(atom_id)
         stored_news = row.news_id if row else None
-        if stored_news is None or sighting.item.news_id in (None, stored_news):
+        if stored_news is None or sighting.news_id in (None, stored_news):
             return atom_id
     return None
-
-
-def memberships(item: Item, topics: tuple[str, ...], registry: Registry) -> frozenset[str]:
-    """Feed keys an item belongs to: everything, its ministry, its organisations, its topics."""
-    lang = item.lang
-    feeds = [feed_key("all", None, lang)]
-    if item.org:
-        chain = registry.chain(item.org)
-        feeds.append(feed_key("ministry", chain[-1], lang))
-        feeds.extend(feed_key("org", slug, lang) for slug in chain[:-1])
-    feeds.extend(feed_key("topic", topic, lang) for topic in topics)
-    return frozenset(feeds)
 
 
 def sort_key(item: Item, atom_id: str, first_seen: datetime) -> SortKey:
@@ -124,7 +159,7 @@ def sort_key(item: Item, atom_id: str, first_seen: datetime) -> SortKey:
 
 
 def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: datetime,
-           classify: Classifier, registry: Registry, fresh: set[str]) -> Changes:
+           file: Filer, fresh: set[str]) -> Changes:
     """What storing ``sightings`` from ``source`` changes.
 
     ``fresh`` holds items created earlier in the same build: their ``updated`` stays their
@@ -135,21 +170,41 @@ def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: date
     next_id = snapshot.next_id
     for atom_id, parts in resolve(sightings, snapshot).items():
         keys = frozenset().union(*(part.keys for part in parts))
-        sighting = parts[0].item if len(parts) == 1 else merge_sightings([p.item for p in parts])
         row = snapshot.rows.get(atom_id)
         if row is None:
             item_id, next_id = next_id, next_id + 1
         else:
             item_id = row.item_id
         changes.keys.extend((key, item_id) for key in sorted(keys) if key not in snapshot.keys)
-        _decide_one(changes, source, atom_id, item_id, sighting, snapshot, now, classify,
-                    registry, fresh)
+        if row is None and len(parts) == 1:
+            _decide_new(changes, source, atom_id, item_id, parts[0], now, file)
+            continue
+        sighting = parts[0].item if len(parts) == 1 else merge_sightings([p.item for p in parts])
+        _decide_one(changes, source, atom_id, item_id, sighting, snapshot, now, file, fresh)
     return changes
 
 
+def _decide_new(changes: Changes, source: str, atom_id: str, item_id: int, sighting: Sighting,
+                now: datetime, file: Filer) -> None:
+    """A story the store has never seen, told by one source: the common case of a big build,
+    decided from the sighting's digest without decoding the item."""
+    digest = sighting.digest
+    filed = sighting.filed or file(sighting.item)
+    moment = digest.timestamp if digest.timestamp is not None else int(now.timestamp())
+    key = (moment, digest.news_id or 0, order_tie(atom_id))
+    first_seen = now.isoformat()
+    changes.new += 1
+    changes.first_sightings += 1
+    changes.created.add(atom_id)
+    changes.sightings.append((item_id, source, digest, True))
+    changes.items.append(ItemWrite(digest, item_id, atom_id, digest.published or first_seen,
+                                   first_seen, filed.topics, filed.feeds, key))
+    changes.refilings.append(Refiling(item_id, filed.feeds, key))
+    changes.dirty_feeds |= filed.feeds
+
+
 def _decide_one(changes: Changes, source: str, atom_id: str, item_id: int, sighting: Item,
-                snapshot: Snapshot, now: datetime, classify: Classifier, registry: Registry,
-                fresh: set[str]) -> None:
+                snapshot: Snapshot, now: datetime, file: Filer, fresh: set[str]) -> None:
     row = snapshot.rows.get(atom_id)
     stored = snapshot.sightings.get(atom_id, {})
     previous = stored.get(source)
@@ -160,18 +215,17 @@ def _decide_one(changes: Changes, source: str, atom_id: str, item_id: int, sight
     if previous is None:
         changes.first_sightings += 1
     others = {name: item for name, (_, item) in stored.items() if name != source}
-    changes.sightings.append((item_id, source, sighting, not others))
+    changes.sightings.append((item_id, source, sighting.digest(), not others))
     if len(others) == 1 and len(stored) == 1:
         # The other source's sighting was stored as "same as the item": spell it out now that
         # the item becomes a merge of two.
         (name, item), = others.items()
-        changes.sightings.append((item_id, name, item, False))
+        changes.sightings.append((item_id, name, item.digest(), False))
     merged = merge_sightings([*others.values(), sighting]) if others else sighting
     if row is not None and row.content_hash == merged.content_hash():
         changes.unchanged += 1
         return
-    topics = classify(merged)
-    feeds = memberships(merged, topics, registry)
+    topics, feeds = file(merged)
     if row is None:
         changes.new += 1
         changes.created.add(atom_id)
@@ -184,8 +238,8 @@ def _decide_one(changes: Changes, source: str, atom_id: str, item_id: int, sight
         first_seen, updated = row.first_seen, now
         changes.changed += 1
     key = sort_key(merged, atom_id, first_seen)
-    changes.items.append(ItemWrite(merged, item_id, atom_id, updated, first_seen, topics, feeds,
-                                   key))
+    changes.items.append(ItemWrite(merged.digest(), item_id, atom_id, updated.isoformat(),
+                                   first_seen.isoformat(), topics, feeds, key))
     old_feeds = row.feeds if row else frozenset()
     old_key = row.sort_key if row else None
     if (feeds, key) != (old_feeds, old_key):

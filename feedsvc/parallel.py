@@ -46,7 +46,6 @@ class Prepared:
     name: str
     result: SourceResult | None = None
     sightings: list[Sighting] = field(default_factory=list)
-    topics: dict[str, tuple[str, ...]] = field(default_factory=dict)  # content hash -> topics
     error: str | None = None
 
 
@@ -60,8 +59,9 @@ def _prepare(path: str, previous: dict[str, Any] | None) -> Prepared:
         return Prepared(path, result)
     sightings = group_sightings(result.items)
     result.items = []  # the sightings carry them; no need to send them twice
-    topics = {s.item.content_hash(): _filing.classify(s.item) for s in sightings}
-    return Prepared(path, result, sightings, topics)
+    for sighting in sightings:
+        sighting.filed = _filing.file(sighting.item)
+    return Prepared(path, result, sightings)
 
 
 class Preparer:

@@ -29,7 +29,7 @@ from . import __version__
 from .config import Config, SourceConfig
 from .errors import FeedsvcError, InvalidSourceURL, SourceError
 from .filing import Filing
-from .ingest import Changes, Sighting, Snapshot, decide, group_sightings, memberships, sort_key
+from .ingest import Changes, Sighting, Snapshot, decide, group_sightings, sort_key
 from .model import ALMATY, FeedRef, Item
 from .publish import remove_stale_temporaries, write_if_changed
 from .registry import Registry
@@ -141,15 +141,13 @@ class _Context:
 class Pipeline:
     """Owns the store for the life of a build or a daemon; thread-safe through ``lock``."""
 
-    def __init__(self, config: Config, *, clock: Clock = utc_now,
-                 classifier: Callable[[Item], tuple[str, ...]] | None = None,
-                 parallel: bool = False) -> None:
+    def __init__(self, config: Config, *, clock: Clock = utc_now, parallel: bool = False) -> None:
         self.config = config
         self.clock = clock
         self.parallel = parallel
         self.lock = threading.RLock()
         self.store = Store(config.db)
-        self.filing = Filing.load(config, self.store.live_organisations(), classifier)
+        self.filing = Filing.load(config, self.store.live_organisations())
         self.last_regeneration: datetime | None = None
         self.active_sources: set[str] = set()
         self._govkz_client: Any = None  # made on first use: text-only builds never import HTTP
@@ -261,7 +259,6 @@ class Pipeline:
         outcome = SourceOutcome(source.name)
         self.active_sources.add(source.name)
         sightings = None
-        topics: dict[str, tuple[str, ...]] = {}
         if self._resting(source, now):
             outcome.skipped = True
             log.info("source.resting source=%s", source.name)
@@ -272,7 +269,7 @@ class Pipeline:
             elif prepared.error:
                 return self._failed(outcome, prepared.error, now)
             else:
-                result, sightings, topics = prepared.result, prepared.sightings, prepared.topics
+                result, sightings = prepared.result, prepared.sightings
         except (SourceError, FeedsvcError) as exc:
             return self._failed(outcome, str(exc), now, source)
         except Exception as exc:  # a bug, but one source must not take the others down
@@ -283,7 +280,7 @@ class Pipeline:
         for warning in result.warnings:
             log.warning("source.warning %s", warning)
         self._store(source.name, result, outcome, now, fresh if fresh is not None else set(),
-                    sightings, topics)
+                    sightings)
         log.info("source.read source=%s new=%d changed=%d unchanged=%d skipped=%s",
                  source.name, outcome.new, outcome.changed, outcome.unchanged,
                  str(outcome.skipped).lower())
@@ -310,8 +307,7 @@ class Pipeline:
         return outcome
 
     def _store(self, name: str, result: SourceResult, outcome: SourceOutcome, now: datetime,
-               fresh: set[str], sightings: list[Sighting] | None = None,
-               topics: dict[str, tuple[str, ...]] | None = None) -> None:
+               fresh: set[str], sightings: list[Sighting] | None = None) -> None:
         with self.lock:
             if result.unchanged:
                 outcome.skipped = True
@@ -320,15 +316,9 @@ class Pipeline:
                 return
             if sightings is None:
                 sightings = group_sightings(result.items)
-            known = topics or {}
-
-            def classify(item: Item) -> tuple[str, ...]:
-                found = known.get(item.content_hash())
-                return found if found is not None else self.classify(item)
-
             with self.store.transaction():
-                changes = decide(name, sightings, self._snapshot(sightings), now, classify,
-                                 self.registry, fresh)
+                changes = decide(name, sightings, self._snapshot(sightings), now,
+                                 self.filing.file, fresh)
                 self._apply(changes, now)
                 self.store.record_success(name, result.state, now)
                 self.store.add_source_items(name, changes.first_sightings)
@@ -376,8 +366,7 @@ class Pipeline:
                 filings = []
                 moves = []
                 for row, item in batch:
-                    topics = self.classify(item)
-                    feeds = memberships(item, topics, self.registry)
+                    topics, feeds = self.filing.file(item)
                     key = sort_key(item, row.atom_id, row.first_seen)
                     filings.append((row.item_id, topics, feeds, key))
                     moves.append(Refiling(row.item_id, feeds, key, row.feeds, row.sort_key))

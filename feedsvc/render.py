@@ -280,11 +280,13 @@ _GROUP_ORDER = ("all", "ministry", "org", "topic")
 
 
 def _groups(listings: Sequence[Listing]) -> list[tuple[str, list[Listing]]]:
+    """Listings by kind, each kind by language and title: the same order whatever order the
+    listings come in (a parallel build collects them in the order its workers finish)."""
     grouped: dict[str, list[Listing]] = {kind: [] for kind in _GROUP_ORDER}
     for listing in listings:
         grouped[listing.spec.ref.kind].append(listing)
     for members in grouped.values():
-        members.sort(key=lambda li: (li.spec.ref.lang, li.spec.title.casefold()))
+        members.sort(key=lambda li: (li.spec.ref.lang, li.spec.title.casefold(), li.spec.ref.key))
     return [(kind, members) for kind, members in grouped.items() if members]
 
 
@@ -320,13 +322,14 @@ def render_index(listings: Sequence[Listing], site: Site) -> bytes:
     """A page a person can use: feeds grouped, counts, last update, subscribe links."""
     words = labels(site.default_lang)
     esc = html.escape
-    discovery = [li for li in listings if li.spec.ref.kind in ("all", "ministry")]
+    groups = _groups(listings)
+    discovery = [li for kind, members in groups if kind in ("all", "ministry") for li in members]
     head_links = "\n".join(
         f'  <link rel="alternate" type="application/atom+xml" '
         f'title="{esc(_with_language(li.spec.title, li.spec.ref.lang, site.default_lang))}" '
         f'href="{esc(li.spec.self_url)}">' for li in discovery)
     sections = []
-    for kind, members in _groups(listings):
+    for kind, members in groups:
         rows = "\n".join(_index_row(li, site) for li in members)
         sections.append(
             f'<section id="{kind}">\n<h2>{esc(words[f"group_{kind}"])} ({len(members)})</h2>\n'

@@ -17,8 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .errors import StoreError
-from .model import Item, StoredItem, order_tie
+from .model import Item, ItemDigest, StoredItem, order_tie
 from .registry import Organisation
 
 _MIGRATIONS: list[str] = [
@@ -185,11 +187,11 @@ class ItemRow:
 
 @dataclass(frozen=True, slots=True)
 class ItemWrite:
-    item: Item
+    digest: ItemDigest
     item_id: int
     atom_id: str
-    updated: datetime
-    first_seen: datetime
+    updated: str  # ISO 8601, as stored
+    first_seen: str
     topics: tuple[str, ...]
     feeds: frozenset[str]
     sort_key: SortKey
@@ -396,14 +398,13 @@ class Store:
             "org=excluded.org, published=excluded.published, updated=excluded.updated, "
             "content_hash=excluded.content_hash, payload=excluded.payload, "
             "topics=excluded.topics, feeds=excluded.feeds, ts=excluded.ts, tie=excluded.tie",
-            [(w.item_id, w.atom_id, w.item.lang, w.item.news_id, w.item.org,
-              w.item.published.isoformat() if w.item.published else None,
-              w.updated.isoformat(), w.first_seen.isoformat(), w.item.content_hash(),
-              w.item.to_json(), json.dumps(list(w.topics)), json.dumps(sorted(w.feeds)),
+            [(w.item_id, w.atom_id, w.digest.lang, w.digest.news_id, w.digest.org,
+              w.digest.published, w.updated, w.first_seen, w.digest.content_hash,
+              w.digest.payload, _json_list(w.topics), _json_list(sorted(w.feeds)),
               w.sort_key[0], w.sort_key[2]) for w in writes],
         )
 
-    def write_sightings(self, rows: Sequence[tuple[int, str, Item, bool]],
+    def write_sightings(self, rows: Sequence[tuple[int, str, ItemDigest, bool]],
                         now: datetime) -> None:
         """(item id, source, item, only) rows; each replaces what that source said before.
 
@@ -414,8 +415,8 @@ class Store:
             "INSERT INTO sightings(item, source, content_hash, payload, seen) "
             "VALUES (?,?,?,?,?) ON CONFLICT(item, source) DO UPDATE SET "
             "content_hash=excluded.content_hash, payload=excluded.payload, seen=excluded.seen",
-            [(item_id, source, item.content_hash(), None if only else item.to_json(), seen)
-             for item_id, source, item, only in rows],
+            [(item_id, source, digest.content_hash, None if only else digest.payload, seen)
+             for item_id, source, digest, only in rows],
         )
 
     def write_keys(self, pairs: Iterable[tuple[str, int]]) -> None:
@@ -455,7 +456,7 @@ class Store:
         """(item id, topics, feeds, sort key) for items filed anew."""
         self.db.executemany(
             "UPDATE items SET topics = ?, feeds = ?, ts = ?, tie = ? WHERE id = ?",
-            [(json.dumps(list(t)), json.dumps(sorted(f)), k[0], k[2], i)
+            [(_json_list(t), _json_list(sorted(f)), k[0], k[2], i)
              for i, t, f, k in rows])
 
     def integrity_problems(self) -> list[str]:
@@ -550,14 +551,18 @@ def _item_row(row: Sequence[Any]) -> ItemRow:
     item_id, atom_id, news_id, content_hash, updated, first_seen, topics, feeds, ts, tie = \
         row[:10]
     return ItemRow(item_id, atom_id, news_id, content_hash, datetime.fromisoformat(updated),
-                   datetime.fromisoformat(first_seen), tuple(json.loads(topics)),
-                   frozenset(json.loads(feeds)), (ts, news_id or 0, tie))
+                   datetime.fromisoformat(first_seen), tuple(orjson.loads(topics)),
+                   frozenset(orjson.loads(feeds)), (ts, news_id or 0, tie))
 
 
 def _stored(row: tuple[str, str, str, str, str]) -> StoredItem:
     atom_id, payload, updated, first_seen, topics = row
     return StoredItem(Item.from_json(payload), atom_id, datetime.fromisoformat(updated),
-                      datetime.fromisoformat(first_seen), tuple(json.loads(topics)))
+                      datetime.fromisoformat(first_seen), tuple(orjson.loads(topics)))
+
+
+def _json_list(values: Sequence[str]) -> str:
+    return orjson.dumps(list(values)).decode()
 
 
 def _chunks(values: list[str]) -> Iterator[list[str]]:

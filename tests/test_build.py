@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from support import BASE, SEEDS, Site, entry_ids
+import feedsvc.parallel as parallel_module
+import feedsvc.pipeline as pipeline_module
+from feedsvc.pipeline import BuildReport, Pipeline
+
+from support import BASE, DUMPS, SEEDS, Site, entry_ids
 
 MFA_EMBASSIES = {"mfa-almaty", "mfa-brussels", "mfa-kuveyt", "mfa-amman", "mfa-bucharest"}
 
@@ -350,3 +356,75 @@ def test_changes_stored_but_not_yet_published_are_published_by_the_next_run(
     report = seeded.build()
     assert sum(o.new for o in report.sources) == 0
     assert "A story stored before a crash" in {e.title for e in seeded.feed("all.atom").entries}
+
+
+def _mixed_sources(site: Site) -> None:
+    """Seeds, dumps in other languages and encodings, a bad file, and a story told by two
+    files: everything a build folds, files and rejects."""
+    site.copy_seeds()
+    for name in ("cyrillic.txt", "tricky.txt", "bom_crlf.txt", "cp1251.txt", "binary.txt"):
+        site.add(name, (DUMPS / name).read_bytes())
+    site.add("x1.txt", story("SHARED STORY FROM TWO FILES", "Short.", link("mfa-amman", 77)))
+    site.add("x2.txt", story("Shared story from two files", "A longer body. It wins.",
+                             link("mfa-amman", 77)))
+
+
+def _build(site: Site, parallel: bool) -> BuildReport:
+    pipeline = Pipeline(site.config(), clock=site.clock, parallel=parallel)
+    try:
+        return pipeline.build()
+    finally:
+        pipeline.close()
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def tiny_parallel_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline_module, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pipeline_module, "PARALLEL_MIN_FEEDS", 1)
+
+
+@pytest.mark.usefixtures("tiny_parallel_thresholds")
+def test_a_parallel_build_writes_what_one_process_writes(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    serial, parallel = Site(tmp_path / "serial"), Site(tmp_path / "parallel")
+    for site in (serial, parallel):
+        _mixed_sources(site)
+    expected = _build(serial, parallel=False)
+    with caplog.at_level(logging.INFO, logger="feedsvc.pipeline"):
+        report = _build(parallel, parallel=True)
+    assert any(r.getMessage().startswith("build.parallel files=") for r in caplog.records)
+    assert not any("parallel_failed" in r.getMessage() for r in caplog.records)
+    assert summary_counts(report) == summary_counts(expected)
+    assert [o.error is None for o in report.sources] == [o.error is None
+                                                          for o in expected.sources]
+    assert _files(parallel.out) == _files(serial.out)
+    shared = [e for e in parallel.feed("org/mfa-amman.atom").entries
+              if e.title.casefold() == "shared story from two files"]
+    assert len(shared) == 1 and "It wins." in shared[0].content[0].value
+
+
+@pytest.mark.usefixtures("tiny_parallel_thresholds")
+def test_a_dead_worker_leaves_the_build_to_the_main_process(
+        site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    _mixed_sources(site)
+    reference = Site(site.root / "reference")
+    _mixed_sources(reference)
+    expected = _build(reference, parallel=False)
+
+    def dead(self: parallel_module.Preparer, name: str) -> parallel_module.Prepared:
+        raise BrokenProcessPool("a worker died")
+
+    monkeypatch.setattr(parallel_module.Preparer, "take", dead)
+    report = _build(site, parallel=True)
+    assert summary_counts(report) == summary_counts(expected)
+    assert _files(site.out) == _files(reference.out)
+
+
+def summary_counts(report: BuildReport) -> tuple[int, int, int, int]:
+    return (sum(o.new for o in report.sources), sum(o.changed for o in report.sources),
+            sum(o.unchanged for o in report.sources), len(report.failed))
