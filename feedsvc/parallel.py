@@ -64,17 +64,26 @@ def _prepare(path: str, previous: dict[str, Any] | None) -> Prepared:
     return Prepared(path, result, sightings)
 
 
-class Preparer:
-    """Reads files ahead in workers; ``take(name)`` hands them over in the caller's order."""
+class Workers:
+    """The worker processes of one build: they read files ahead of the main process, then
+    render feeds. One pool for both, so a build pays for starting Python only once per core.
 
-    def __init__(self, config: Config, live: list[Organisation],
-                 jobs: list[tuple[str, dict[str, Any] | None]]) -> None:
-        workers = worker_count()
-        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+    ``take(name)`` hands prepared files over in the caller's order; it raises what a worker
+    raised (a bug or a dead worker, never a bad file: those come back as ``Prepared.error``).
+    """
+
+    def __init__(self, config: Config, live: list[Organisation]) -> None:
+        self._size = worker_count()
+        self._pool = ProcessPoolExecutor(self._size,
+                                         mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_start_worker, initargs=(config, live))
-        self._waiting = deque(jobs)
+        self._waiting: deque[tuple[str, dict[str, Any] | None]] = deque()
         self._running: dict[str, Future[Prepared]] = {}
-        self._ahead = 2 * workers  # bounded, so parsed files never pile up in memory
+        self._ahead = 2 * self._size  # bounded, so parsed files never pile up in memory
+
+    def prepare(self, jobs: list[tuple[str, dict[str, Any] | None]]) -> None:
+        """Queue (path, previous source state) jobs to be read ahead."""
+        self._waiting.extend(jobs)
         self._fill()
 
     def __contains__(self, name: str) -> bool:
@@ -86,7 +95,6 @@ class Preparer:
             self._running[name] = self._pool.submit(_prepare, name, previous)
 
     def take(self, name: str) -> Prepared:
-        """The prepared file; raises what the worker raised (a bug, not a bad file)."""
         while name not in self._running:
             if not self._waiting:
                 raise KeyError(name)
@@ -95,6 +103,15 @@ class Preparer:
         future = self._running.pop(name)
         self._fill()
         return future.result()
+
+    def render(self, keys: list[str], previous: dict[str, FeedRecord]
+               ) -> list[tuple[FeedRecord, bool]]:
+        """Render and publish ``keys`` split over the workers; same results as one by one."""
+        chunks = [keys[start::self._size] for start in range(self._size)]
+        futures = [self._pool.submit(_render, chunk,
+                                     {k: previous[k] for k in chunk if k in previous})
+                   for chunk in chunks if chunk]
+        return [published for future in futures for published in future.result()]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -110,16 +127,3 @@ def _render(keys: list[str], previous: dict[str, FeedRecord]) -> list[tuple[Feed
         return [publish_feed(store, key, site, _filing.config, previous.get(key)) for key in keys]
     finally:
         store.close()
-
-
-def render_in_workers(config: Config, live: list[Organisation], keys: list[str],
-                      previous: dict[str, FeedRecord]) -> list[tuple[FeedRecord, bool]]:
-    """Render and publish ``keys`` split over the cores; same results as one by one."""
-    workers = worker_count()
-    chunks = [keys[start::workers] for start in range(workers)]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(config, live)) as pool:
-        futures = [pool.submit(_render, chunk, {k: previous[k] for k in chunk if k in previous})
-                   for chunk in chunks if chunk]
-        return [published for future in futures for published in future.result()]

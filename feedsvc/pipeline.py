@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,8 @@ Clock = Callable[[], datetime]
 #: Below these amounts a parallel build would spend more starting workers than it saves.
 PARALLEL_MIN_FEEDS = 64
 PARALLEL_MIN_BYTES = 8_000_000
+#: A big build commits after about this many new or changed items (see Pipeline._batch).
+BATCH_ITEMS = 10_000
 
 
 def utc_now() -> datetime:
@@ -152,6 +155,7 @@ class Pipeline:
         self.active_sources: set[str] = set()
         self._govkz_client: Any = None  # made on first use: text-only builds never import HTTP
         self._swept = False  # leftovers of an interrupted run are removed once per process
+        self._workers: Any = None  # parallel.Workers during a big build
 
     def close(self) -> None:
         with self.lock:
@@ -211,26 +215,59 @@ class Pipeline:
         self.refresh_derived()
         fresh: set[str] = set()
         chosen = list(sources) if sources is not None else self.sources()
-        preparer = self._preparer(chosen)
+        self._workers = self._start_workers(chosen)
         try:
-            for source in (progress(chosen) if progress else chosen):
-                prepared = None
-                if preparer is not None and source.name in preparer:
-                    try:
-                        prepared = preparer.take(source.name)
-                    except Exception as exc:  # a dead worker: finish on one core
-                        log.warning("build.parallel_failed error=%r; going on in one process",
-                                    exc)
-                        preparer.close()
-                        preparer = None
-                report.sources.append(self.ingest(source, fresh, prepared))
+            with self._batch() as written_since_commit:
+                for source in (progress(chosen) if progress else chosen):
+                    outcome = self.ingest(source, fresh, self._prepared(source))
+                    report.sources.append(outcome)
+                    written_since_commit(outcome.new + outcome.changed)
+            report.publish = self.regenerate()
         finally:
-            if preparer is not None:
-                preparer.close()
-        report.publish = self.regenerate()
+            self._stop_workers()
         return report
 
-    def _preparer(self, chosen: list[Source]) -> Any:
+    @contextmanager
+    def _batch(self) -> Iterator[Callable[[int], None]]:
+        """With workers (a big build), sources are stored in transactions of several files,
+        committed every ``BATCH_ITEMS`` items; else each source commits on its own.
+
+        Either way a crash loses no published state: the sources of an uncommitted batch
+        are read again by the next run, since their new state was not committed either.
+        """
+        if self._workers is None:
+            yield lambda count: None
+            return
+        pending = 0
+
+        def written(count: int) -> None:
+            nonlocal pending
+            pending += count
+            if pending >= BATCH_ITEMS:
+                self.store.commit_so_far()
+                pending = 0
+
+        with self.lock, self.store.transaction():
+            yield written
+
+    def _prepared(self, source: Source) -> Any:
+        """What a worker read of ``source``, or None to read it here."""
+        workers = self._workers
+        if workers is None or source.name not in workers:
+            return None
+        try:
+            return workers.take(source.name)
+        except Exception as exc:  # a dead worker: finish on one core
+            log.warning("build.parallel_failed error=%r; going on in one process", exc)
+            self._stop_workers()
+            return None
+
+    def _stop_workers(self) -> None:
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
+
+    def _start_workers(self, chosen: list[Source]) -> Any:
         """Workers for the changed files of a big build, or None when one core is enough."""
         if not self.parallel:
             return None
@@ -246,10 +283,12 @@ class Pipeline:
             size += source.path.stat().st_size if source.path.is_file() else 0
         if len(jobs) < 2 or size < PARALLEL_MIN_BYTES:
             return None
-        from .parallel import Preparer
+        from .parallel import Workers
 
         log.info("build.parallel files=%d bytes=%d", len(jobs), size)
-        return Preparer(self.config, self.store.live_organisations(), jobs)
+        workers = Workers(self.config, self.store.live_organisations())
+        workers.prepare(jobs)
+        return workers
 
     def ingest(self, source: Source, fresh: set[str] | None = None,
                prepared: Any = None) -> SourceOutcome:
@@ -422,13 +461,15 @@ class Pipeline:
                        outcome: PublishOutcome) -> list[FeedRecord]:
         published = None
         if self.parallel and len(keys) >= PARALLEL_MIN_FEEDS:
-            from .parallel import render_in_workers
-
             try:
-                published = render_in_workers(self.config, self.store.live_organisations(),
-                                              keys, records)
+                if self._workers is None:
+                    from .parallel import Workers
+
+                    self._workers = Workers(self.config, self.store.live_organisations())
+                published = self._workers.render(keys, records)
             except Exception as exc:  # workers could not start or died: render here
                 log.warning("publish.parallel_failed error=%r; rendering in one process", exc)
+                self._stop_workers()
         if published is None:
             published = [publish_feed(self.store, key, site, self.config, records.get(key))
                          for key in keys]

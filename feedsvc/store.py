@@ -239,6 +239,7 @@ class Store:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            self._depth = 0  # transactions open: 1 for BEGIN, more for savepoints inside it
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                       timeout=10)
             self._refuse_newer()  # before anything below writes to the file
@@ -293,13 +294,45 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """All or nothing. Inside another transaction this is a savepoint: a failure undoes
+        this block only, and the outer transaction decides when all of it is committed."""
+        if self._depth:
+            yield from self._savepoint()
+            return
         self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        else:
+            self.db.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def _savepoint(self) -> Iterator[None]:
+        name = f"nested_{self._depth}"
+        self.db.execute(f"SAVEPOINT {name}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self.db.execute(f"ROLLBACK TO {name}")
+            raise
+        finally:
+            self._depth -= 1
+            self.db.execute(f"RELEASE {name}")
+
+    def commit_so_far(self) -> None:
+        """Inside an outermost transaction: make everything so far durable and go on in a new
+        one. A big build commits every few thousand items instead of after every file: each
+        commit writes again every index page it touched, and identity keys are hashes that
+        touch pages all over their index."""
+        if self._depth != 1:
+            raise RuntimeError("commit_so_far() needs to be in an outermost transaction")
         self.db.execute("COMMIT")
+        self.db.execute("BEGIN IMMEDIATE")
 
     # --- meta -----------------------------------------------------------------------------
 

@@ -416,10 +416,10 @@ def test_a_dead_worker_leaves_the_build_to_the_main_process(
     _mixed_sources(reference)
     expected = _build(reference, parallel=False)
 
-    def dead(self: parallel_module.Preparer, name: str) -> parallel_module.Prepared:
+    def dead(self: parallel_module.Workers, name: str) -> parallel_module.Prepared:
         raise BrokenProcessPool("a worker died")
 
-    monkeypatch.setattr(parallel_module.Preparer, "take", dead)
+    monkeypatch.setattr(parallel_module.Workers, "take", dead)
     report = _build(site, parallel=True)
     assert summary_counts(report) == summary_counts(expected)
     assert _files(site.out) == _files(reference.out)

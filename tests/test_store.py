@@ -94,3 +94,27 @@ def test_content_hashes_stay_what_earlier_versions_stored() -> None:
     assert bare.content_hash() == \
         "d8bf784aedff1aa2842066d49f226160129c12ea572326045052a728ffa2db00"
     assert Item.from_json(kazakh.to_json()) == kazakh
+
+
+def test_a_failing_inner_transaction_undoes_only_itself(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.sqlite3")
+    try:
+        with store.transaction():
+            store.set_meta("outer", "kept")
+            with pytest.raises(RuntimeError), store.transaction():
+                store.set_meta("inner", "undone")
+                raise RuntimeError("one source failed")
+            store.commit_so_far()
+            store.set_meta("after", "kept too")
+        assert (store.get_meta("outer"), store.get_meta("inner"),
+                store.get_meta("after")) == ("kept", None, "kept too")
+        with pytest.raises(RuntimeError), store.transaction():
+            store.set_meta("outer", "changed")
+            store.commit_so_far()  # durable from here on
+            store.set_meta("after", "undone")
+            raise RuntimeError("the build died")
+        assert (store.get_meta("outer"), store.get_meta("after")) == ("changed", "kept too")
+        with pytest.raises(RuntimeError, match="outermost"):
+            store.commit_so_far()
+    finally:
+        store.close()
