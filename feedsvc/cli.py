@@ -118,8 +118,10 @@ def build(**options: Any) -> None:
       feedsvc build --source https://www.gov.kz/memleket/entities/mfa-brussels --lang en
     """
     from .lock import owner_locks
+    from .parallel import relax_garbage_collection
     from .pipeline import Pipeline
 
+    relax_garbage_collection()  # a one-shot process: see there why
     with _user_errors():
         config = make_config(**options)
         setup_logging(config.log_level, config.log_json)

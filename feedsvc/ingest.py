@@ -115,7 +115,8 @@ class Changes:
     items: list[ItemWrite] = field(default_factory=list)
     sightings: list[tuple[int, str, ItemDigest, bool]] = field(default_factory=list)
     keys: list[tuple[str, int]] = field(default_factory=list)
-    refilings: list[Refiling] = field(default_factory=list)
+    refilings: list[Refiling] = field(default_factory=list)  # stored items that move
+    new_ids: range = range(0)  # ids of the new items; the store files them from their rows
     dirty_feeds: set[str] = field(default_factory=set)
     new: int = 0
     changed: int = 0
@@ -181,6 +182,7 @@ def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: date
             continue
         sighting = parts[0].item if len(parts) == 1 else merge_sightings([p.item for p in parts])
         _decide_one(changes, source, atom_id, item_id, sighting, snapshot, now, file, fresh)
+    changes.new_ids = range(snapshot.next_id, next_id)
     return changes
 
 
@@ -199,7 +201,6 @@ def _decide_new(changes: Changes, source: str, atom_id: str, item_id: int, sight
     changes.sightings.append((item_id, source, digest, True))
     changes.items.append(ItemWrite(digest, item_id, atom_id, digest.published or first_seen,
                                    first_seen, filed.topics, filed.feeds, key))
-    changes.refilings.append(Refiling(item_id, filed.feeds, key))
     changes.dirty_feeds |= filed.feeds
 
 
@@ -240,8 +241,8 @@ def _decide_one(changes: Changes, source: str, atom_id: str, item_id: int, sight
     key = sort_key(merged, atom_id, first_seen)
     changes.items.append(ItemWrite(merged.digest(), item_id, atom_id, updated.isoformat(),
                                    first_seen.isoformat(), topics, feeds, key))
-    old_feeds = row.feeds if row else frozenset()
-    old_key = row.sort_key if row else None
-    if (feeds, key) != (old_feeds, old_key):
-        changes.refilings.append(Refiling(item_id, feeds, key, old_feeds, old_key))
-    changes.dirty_feeds |= feeds | old_feeds
+    changes.dirty_feeds |= feeds
+    if row is not None:
+        if (feeds, key) != (row.feeds, row.sort_key):
+            changes.refilings.append(Refiling(item_id, feeds, key, row.feeds, row.sort_key))
+        changes.dirty_feeds |= row.feeds

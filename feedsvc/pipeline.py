@@ -377,6 +377,7 @@ class Pipeline:
         self.store.write_keys(changes.keys)
         self.store.write_sightings(changes.sightings, now)
         self.store.refile(changes.refilings)
+        self.store.file_new_items(changes.new_ids)
 
     # --- derived data: topics and memberships -----------------------------------------------
 

@@ -478,6 +478,25 @@ class Store:
             "ON CONFLICT(feed) DO UPDATE SET total = total + excluded.total",
             [(feed, delta) for feed, delta in deltas.items() if delta])
 
+    def file_new_items(self, ids: range) -> None:
+        """Enter new items (their rows already written) in the feeds their rows name.
+
+        Done by SQLite from the rows' ``feeds`` lists: for the 100,000 new items of a first
+        build that is 450,000 memberships SQLite makes without a round trip through Python.
+        """
+        if not ids:
+            return
+        bounds = (ids.start, ids.stop)
+        self.db.execute(
+            "INSERT INTO feed_members(feed, ts, news, tie, item) "
+            "SELECT f.value, i.ts, COALESCE(i.news_id, 0), i.tie, i.id "
+            "FROM items i, json_each(i.feeds) f WHERE i.id >= ? AND i.id < ?", bounds)
+        self.db.execute(
+            "INSERT INTO feed_counts(feed, total) "
+            "SELECT f.value, COUNT(*) FROM items i, json_each(i.feeds) f "
+            "WHERE i.id >= ? AND i.id < ? GROUP BY f.value "
+            "ON CONFLICT(feed) DO UPDATE SET total = total + excluded.total", bounds)
+
     def iter_items(self, batch: int = 2000) -> Iterator[list[tuple[ItemRow, Item]]]:
         """Every stored item, in batches."""
         cursor = self.db.execute(f"SELECT {_ROW_COLUMNS}, payload FROM items ORDER BY id")
@@ -498,6 +517,18 @@ class Store:
         problems = [] if rows == ["ok"] else rows
         problems += [f"dangling reference in {row[0]}"
                      for row in self.db.execute("PRAGMA foreign_key_check")]
+        problems += [f"feed {feed}: counted {counted}, has {members}" for feed, counted, members
+                     in self.db.execute(
+                         "SELECT feed, total, (SELECT COUNT(*) FROM feed_members m "
+                         "WHERE m.feed = c.feed) AS members FROM feed_counts c "
+                         "WHERE total != members")]
+        problems += [f"item {atom_id} is filed in {feeds} but is a member of {member_of}"
+                     for atom_id, feeds, member_of in self.db.execute(
+                         "SELECT i.atom_id, i.feeds, COALESCE(m.member_of, '[]') AS member_of "
+                         "FROM items i LEFT JOIN (SELECT item, json_group_array(feed) AS "
+                         "member_of FROM (SELECT item, feed FROM feed_members ORDER BY item, "
+                         "feed) GROUP BY item) m ON m.item = i.id "
+                         "WHERE json(i.feeds) != COALESCE(m.member_of, '[]')")]
         return problems
 
     def count_items(self) -> int:

@@ -14,6 +14,7 @@ from lxml import etree
 import feedsvc.parallel as parallel_module
 import feedsvc.pipeline as pipeline_module
 from feedsvc.pipeline import BuildReport, Pipeline
+from feedsvc.store import Store
 
 from support import BASE, DUMPS, SEEDS, Site, entry_ids
 
@@ -403,6 +404,12 @@ def test_a_parallel_build_writes_what_one_process_writes(
     assert [o.error is None for o in report.sources] == [o.error is None
                                                           for o in expected.sources]
     assert _files(parallel.out) == _files(serial.out)
+    for site in (serial, parallel):
+        store = Store(site.db)
+        try:
+            assert store.integrity_problems() == []
+        finally:
+            store.close()
     shared = [e for e in parallel.feed("org/mfa-amman.atom").entries
               if e.title.casefold() == "shared story from two files"]
     assert len(shared) == 1 and "It wins." in shared[0].content[0].value
