@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from .filing import Filed
 from .model import Item, ItemDigest, merge_sightings, order_tie
@@ -68,8 +69,18 @@ class Sighting:
         digest = self.digest
         return f"news:{digest.news_id}:{digest.lang}" if digest.news_id is not None else None
 
-    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        return (Sighting, (self.keys, None, self.digest, self.filed))
+    def to_row(self) -> tuple[Any, ...]:
+        """The sighting as one flat tuple of strings and numbers: what a worker sends (several
+        times cheaper to pickle and unpickle than the objects), for :meth:`from_row`."""
+        filed = self.filed
+        return (tuple(self.keys), *self.digest,
+                filed.topics if filed else None, tuple(filed.feeds) if filed else None)
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> Sighting:
+        *fields, topics, feeds = row
+        return cls(frozenset(fields[0]), None, ItemDigest(*fields[1:]),
+                   Filed(topics, frozenset(feeds)) if feeds is not None else None)
 
 
 def group_sightings(items: Iterable[Item]) -> list[Sighting]:
@@ -117,12 +128,18 @@ class Changes:
     keys: list[tuple[str, int]] = field(default_factory=list)
     refilings: list[Refiling] = field(default_factory=list)  # stored items that move
     new_ids: range = range(0)  # ids of the new items; the store files them from their rows
-    dirty_feeds: set[str] = field(default_factory=set)
+    new_members: dict[str, int] = field(default_factory=dict)  # feed -> new items in it
+    changed_feeds: set[str] = field(default_factory=set)  # left or joined by stored items
     new: int = 0
     changed: int = 0
     unchanged: int = 0
     first_sightings: int = 0  # stories this source had not told before
     created: set[str] = field(default_factory=set)
+
+    @property
+    def dirty_feeds(self) -> set[str]:
+        """Every feed whose entries these changes touch."""
+        return self.changed_feeds | self.new_members.keys()
 
 
 def resolve(sightings: list[Sighting], snapshot: Snapshot) -> dict[str, list[Sighting]]:
@@ -169,6 +186,7 @@ def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: date
     """
     changes = Changes()
     next_id = snapshot.next_id
+    now_iso, now_seconds = now.isoformat(), int(now.timestamp())
     for atom_id, parts in resolve(sightings, snapshot).items():
         keys = frozenset().union(*(part.keys for part in parts))
         row = snapshot.rows.get(atom_id)
@@ -178,7 +196,7 @@ def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: date
             item_id = row.item_id
         changes.keys.extend((key, item_id) for key in sorted(keys) if key not in snapshot.keys)
         if row is None and len(parts) == 1:
-            _decide_new(changes, source, atom_id, item_id, parts[0], now, file)
+            _decide_new(changes, source, atom_id, item_id, parts[0], now_iso, now_seconds, file)
             continue
         sighting = parts[0].item if len(parts) == 1 else merge_sightings([p.item for p in parts])
         _decide_one(changes, source, atom_id, item_id, sighting, snapshot, now, file, fresh)
@@ -187,21 +205,20 @@ def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: date
 
 
 def _decide_new(changes: Changes, source: str, atom_id: str, item_id: int, sighting: Sighting,
-                now: datetime, file: Filer) -> None:
+                now_iso: str, now_seconds: int, file: Filer) -> None:
     """A story the store has never seen, told by one source: the common case of a big build,
     decided from the sighting's digest without decoding the item."""
     digest = sighting.digest
     filed = sighting.filed or file(sighting.item)
-    moment = digest.timestamp if digest.timestamp is not None else int(now.timestamp())
+    moment = digest.timestamp if digest.timestamp is not None else now_seconds
     key = (moment, digest.news_id or 0, order_tie(atom_id))
-    first_seen = now.isoformat()
     changes.new += 1
     changes.first_sightings += 1
     changes.created.add(atom_id)
     changes.sightings.append((item_id, source, digest, True))
-    changes.items.append(ItemWrite(digest, item_id, atom_id, digest.published or first_seen,
-                                   first_seen, filed.topics, filed.feeds, key))
-    changes.dirty_feeds |= filed.feeds
+    changes.items.append(ItemWrite(digest, item_id, atom_id, digest.published or now_iso,
+                                   now_iso, filed.topics, filed.feeds, key))
+    _count_new(changes, filed.feeds)
 
 
 def _decide_one(changes: Changes, source: str, atom_id: str, item_id: int, sighting: Item,
@@ -241,8 +258,15 @@ def _decide_one(changes: Changes, source: str, atom_id: str, item_id: int, sight
     key = sort_key(merged, atom_id, first_seen)
     changes.items.append(ItemWrite(merged.digest(), item_id, atom_id, updated.isoformat(),
                                    first_seen.isoformat(), topics, feeds, key))
-    changes.dirty_feeds |= feeds
-    if row is not None:
+    if row is None:
+        _count_new(changes, feeds)
+    else:
         if (feeds, key) != (row.feeds, row.sort_key):
             changes.refilings.append(Refiling(item_id, feeds, key, row.feeds, row.sort_key))
-        changes.dirty_feeds |= row.feeds
+        changes.changed_feeds |= feeds | row.feeds
+
+
+def _count_new(changes: Changes, feeds: frozenset[str]) -> None:
+    counts = changes.new_members
+    for feed in feeds:
+        counts[feed] = counts.get(feed, 0) + 1

@@ -139,7 +139,7 @@ class Item:
     def _compute_content_hash(self) -> str:
         payload = [
             self.title,
-            self.published.isoformat() if self.published else None,
+            self._published_iso,
             list(self.paragraphs),
             self.html,
             self.lang,
@@ -159,8 +159,12 @@ class Item:
     def digest(self) -> ItemDigest:
         published = self.published
         return ItemDigest(self.content_hash(), self.to_json(), self.lang, self.news_id, self.org,
-                          published.isoformat() if published else None,
+                          self._published_iso,
                           int(published.timestamp()) if published else None, self.title_key)
+
+    @cached_property
+    def _published_iso(self) -> str | None:
+        return self.published.isoformat() if self.published else None
 
     def to_json(self) -> str:
         """The item as compact JSON (how the store keeps it); cached, items never change."""
@@ -170,7 +174,7 @@ class Item:
     def _json(self) -> str:
         data = {
             "title": self.title,
-            "published": self.published.isoformat() if self.published else None,
+            "published": self._published_iso,
             "origin": [self.origin.source, self.origin.line],
             "paragraphs": list(self.paragraphs),
             "html": self.html,
@@ -254,17 +258,18 @@ def _ordered_union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(sorted(seen, key=str.casefold))
 
 
-_NOT_WORD = re.compile(r"[^\w]+")
+_WORD = re.compile(r"\w+")
+_APOSTROPHES = str.maketrans("", "", "'’ʼ`")
 
 
 def normalise_title(title: str) -> str:
     """Casefolded words only: quotes, apostrophes, dashes and spacing differences disappear.
 
-    "PEOPLE'S COUNCIL – INSTITUTE" and "Peoples Council - Institute" normalise alike.
+    "PEOPLE'S COUNCIL – INSTITUTE" and "Peoples Council - Institute" normalise alike. Part of
+    every title identity key: any change to what this returns would split stored stories.
     """
-    text = unicodedata.normalize("NFKC", title).casefold()
-    text = text.replace("'", "").replace("’", "").replace("ʼ", "").replace("`", "")
-    return " ".join(_NOT_WORD.sub(" ", text).split())
+    text = title if title.isascii() else unicodedata.normalize("NFKC", title)
+    return " ".join(_WORD.findall(text.casefold().translate(_APOSTROPHES)))
 
 
 @dataclass(frozen=True, slots=True)

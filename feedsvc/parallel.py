@@ -59,8 +59,12 @@ class Prepared:
 
     name: str
     result: SourceResult | None = None
-    sightings: list[Sighting] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # see Sighting.to_row
     error: str | None = None
+
+    @property
+    def sightings(self) -> list[Sighting]:
+        return [Sighting.from_row(row) for row in self.rows]
 
 
 def _prepare(path: str, previous: dict[str, Any] | None) -> Prepared:
@@ -75,7 +79,7 @@ def _prepare(path: str, previous: dict[str, Any] | None) -> Prepared:
     result.items = []  # the sightings carry them; no need to send them twice
     for sighting in sightings:
         sighting.filed = _filing.file(sighting.item)
-    return Prepared(path, result, sightings)
+    return Prepared(path, result, [sighting.to_row() for sighting in sightings])
 
 
 class Workers:
@@ -121,7 +125,9 @@ class Workers:
     def render(self, keys: list[str], previous: dict[str, FeedRecord]
                ) -> list[tuple[FeedRecord, bool]]:
         """Render and publish ``keys`` split over the workers; same results as one by one."""
-        chunks = [keys[start::self._size] for start in range(self._size)]
+        # Several chunks per worker, so a worker that finishes early takes another one.
+        count = min(len(keys), 4 * self._size)
+        chunks = [keys[start::count] for start in range(count)]
         futures = [self._pool.submit(_render, chunk,
                                      {k: previous[k] for k in chunk if k in previous})
                    for chunk in chunks if chunk]

@@ -377,7 +377,7 @@ class Pipeline:
         self.store.write_keys(changes.keys)
         self.store.write_sightings(changes.sightings, now)
         self.store.refile(changes.refilings)
-        self.store.file_new_items(changes.new_ids)
+        self.store.file_new_items(changes.new_ids, changes.new_members)
 
     # --- derived data: topics and memberships -----------------------------------------------
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+import re
 import shutil
 import sqlite3
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pytest
 
 from feedsvc.config import Config, SourceConfig
 from feedsvc.errors import StoreError
-from feedsvc.model import ALMATY, Item, Origin, order_tie
+from feedsvc.model import ALMATY, Item, Origin, normalise_title, order_tie
 from feedsvc.pipeline import Pipeline
 from feedsvc.store import SCHEMA_VERSION, Store
 
@@ -118,3 +121,22 @@ def test_a_failing_inner_transaction_undoes_only_itself(tmp_path: Path) -> None:
             store.commit_so_far()
     finally:
         store.close()
+
+
+def _reference_normalise_title(title: str) -> str:
+    """normalise_title as feedsvc 0.1 wrote it: title keys in existing stores come from it."""
+    text = unicodedata.normalize("NFKC", title).casefold()
+    text = text.replace("'", "").replace("’", "").replace("ʼ", "").replace("`", "")
+    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+
+
+def test_title_normalisation_is_what_stored_title_keys_were_made_with() -> None:
+    rng = random.Random(7)
+    alphabet = ("abcXYZ019 -–—'’ʼ`\"«»&<>.,:;!?\t\u00a0\u2028ÅåÉéİıŞşßẞﬁ①²Ⅻ"
+                "әіңғүұқөһӘІҢҒҮҰҚӨҺабвЁё_")
+    titles = [line for seed in (ROOT / "seeds").glob("*.txt")
+              for line in seed.read_text(encoding="utf-8").splitlines()]
+    titles += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+               for _ in range(5000)]
+    for title in titles:
+        assert normalise_title(title) == _reference_normalise_title(title), title
