@@ -215,9 +215,8 @@ def _decide_new(changes: Changes, source: str, atom_id: str, item_id: int, sight
     changes.new += 1
     changes.first_sightings += 1
     changes.created.add(atom_id)
-    changes.sightings.append((item_id, source, digest, True))
     changes.items.append(ItemWrite(digest, item_id, atom_id, digest.published or now_iso,
-                                   now_iso, filed.topics, filed.feeds, key))
+                                   now_iso, filed.topics, filed.feeds, key, source))
     _count_new(changes, filed.feeds)
 
 
@@ -233,14 +232,17 @@ def _decide_one(changes: Changes, source: str, atom_id: str, item_id: int, sight
     if previous is None:
         changes.first_sightings += 1
     others = {name: item for name, (_, item) in stored.items() if name != source}
-    changes.sightings.append((item_id, source, sighting.digest(), not others))
+    if others:
+        changes.sightings.append((item_id, source, sighting.digest(), False))
     if len(others) == 1 and len(stored) == 1:
-        # The other source's sighting was stored as "same as the item": spell it out now that
-        # the item becomes a merge of two.
+        # The other source's sighting was the item itself: spell it out now that the item
+        # becomes a merge of two.
         (name, item), = others.items()
         changes.sightings.append((item_id, name, item.digest(), False))
     merged = merge_sightings([*others.values(), sighting]) if others else sighting
     if row is not None and row.content_hash == merged.content_hash():
+        if not others:  # nothing to write the sighting with: keep it as a row of its own
+            changes.sightings.append((item_id, source, sighting.digest(), True))
         changes.unchanged += 1
         return
     topics, feeds = file(merged)
@@ -257,7 +259,8 @@ def _decide_one(changes: Changes, source: str, atom_id: str, item_id: int, sight
         changes.changed += 1
     key = sort_key(merged, atom_id, first_seen)
     changes.items.append(ItemWrite(merged.digest(), item_id, atom_id, updated.isoformat(),
-                                   first_seen.isoformat(), topics, feeds, key))
+                                   first_seen.isoformat(), topics, feeds, key,
+                                   None if others else source))
     if row is None:
         _count_new(changes, feeds)
     else:

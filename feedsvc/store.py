@@ -116,7 +116,10 @@ _MIGRATIONS: list[str] = [
         -- the feed order, newest first: publication (or first-seen) time in seconds, then the
         -- news id, then a number drawn from the Atom id (stable across stores)
         ts INTEGER NOT NULL,
-        tie INTEGER NOT NULL
+        tie INTEGER NOT NULL,
+        -- the one source that told this story, when only one has: its sighting is the item
+        -- itself, and the sightings table has no row for it (most items of a big build)
+        source TEXT
     );
     INSERT INTO items_v2(atom_id, lang, news_id, org, published, updated, first_seen,
                          content_hash, payload, topics, feeds, ts, tie)
@@ -163,7 +166,7 @@ _MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
-_CHUNK = 500
+_CHUNK = 400  # ids per IN (...): some queries use each twice, under SQLite's old 999
 
 
 #: Where an item sits in its feeds, newest first: (time in seconds, news id, tie-breaker).
@@ -195,6 +198,7 @@ class ItemWrite:
     topics: tuple[str, ...]
     feeds: frozenset[str]
     sort_key: SortKey
+    source: str | None = None  # the item's only source, whose sighting the item is
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,23 +422,26 @@ class Store:
             for atom_id, source, content_hash, payload in self.db.execute(
                     "SELECT i.atom_id, s.source, s.content_hash, COALESCE(s.payload, i.payload) "
                     "FROM items i JOIN sightings s ON s.item = i.id "
-                    f"WHERE i.atom_id IN ({marks})", chunk):
+                    f"WHERE i.atom_id IN ({marks}) UNION ALL "
+                    "SELECT atom_id, source, content_hash, payload FROM items "
+                    f"WHERE source IS NOT NULL AND atom_id IN ({marks})", chunk + chunk):
                 found.setdefault(atom_id, {})[source] = (content_hash, Item.from_json(payload))
         return found
 
     def write_items(self, writes: Sequence[ItemWrite]) -> None:
         self.db.executemany(
             "INSERT INTO items(id, atom_id, lang, news_id, org, published, updated, first_seen, "
-            "content_hash, payload, topics, feeds, ts, tie) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "content_hash, payload, topics, feeds, ts, tie, source) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(id) DO UPDATE SET lang=excluded.lang, news_id=excluded.news_id, "
             "org=excluded.org, published=excluded.published, updated=excluded.updated, "
             "content_hash=excluded.content_hash, payload=excluded.payload, "
-            "topics=excluded.topics, feeds=excluded.feeds, ts=excluded.ts, tie=excluded.tie",
+            "topics=excluded.topics, feeds=excluded.feeds, ts=excluded.ts, tie=excluded.tie, "
+            "source=excluded.source",
             [(w.item_id, w.atom_id, w.digest.lang, w.digest.news_id, w.digest.org,
               w.digest.published, w.updated, w.first_seen, w.digest.content_hash,
               w.digest.payload, _json_list(w.topics), _json_list(sorted(w.feeds)),
-              w.sort_key[0], w.sort_key[2]) for w in writes],
+              w.sort_key[0], w.sort_key[2], w.source) for w in writes],
         )
 
     def write_sightings(self, rows: Sequence[tuple[int, str, ItemDigest, bool]],
@@ -442,8 +449,11 @@ class Store:
         """(item id, source, item, only) rows; each replaces what that source said before.
 
         ``only`` marks the item's only sighting: its text is the item's own, not stored twice.
+        An item that gets a sighting of its own here no longer has an only source.
         """
         seen = now.isoformat()
+        self.db.executemany("UPDATE items SET source = NULL WHERE id = ? AND source IS NOT NULL",
+                            [(item_id,) for item_id, _, _, only in rows if not only])
         self.db.executemany(
             "INSERT INTO sightings(item, source, content_hash, payload, seen) "
             "VALUES (?,?,?,?,?) ON CONFLICT(item, source) DO UPDATE SET "
@@ -517,6 +527,12 @@ class Store:
         problems = [] if rows == ["ok"] else rows
         problems += [f"dangling reference in {row[0]}"
                      for row in self.db.execute("PRAGMA foreign_key_check")]
+        problems += [f"item {atom_id} has both an only source and rows of sightings"
+                     if only else f"item {atom_id} has no sighting at all"
+                     for atom_id, only in self.db.execute(
+                         "SELECT atom_id, source IS NOT NULL FROM items i WHERE "
+                         "(source IS NULL) = NOT EXISTS (SELECT 1 FROM sightings s "
+                         "WHERE s.item = i.id)")]
         problems += [f"feed {feed}: counted {counted}, has {members}" for feed, counted, members
                      in self.db.execute(
                          "SELECT feed, total, (SELECT COUNT(*) FROM feed_members m "

@@ -58,9 +58,12 @@ class Site:
         return config.with_overrides(**overrides)
 
     def build(self, *sources: Path, **overrides: object) -> BuildReport:
+        """One build; then the store must be consistent, whatever the build met."""
         pipeline = Pipeline(self.config(*sources, **overrides), clock=self.clock)
         try:
-            return pipeline.build()
+            report = pipeline.build()
+            assert pipeline.store.integrity_problems() == []
+            return report
         finally:
             pipeline.close()
 

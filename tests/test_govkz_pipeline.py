@@ -42,7 +42,9 @@ def build(site: Site, server: GovkzFake, *sources: SourceConfig, **govkz_overrid
 
     pipeline = Pipeline(config, clock=site.clock)
     try:
-        return pipeline.build(), pipeline.health()
+        result = pipeline.build(), pipeline.health()
+        assert pipeline.store.integrity_problems() == []
+        return result
     finally:
         pipeline.close()
 
