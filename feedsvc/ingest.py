@@ -125,7 +125,7 @@ class Snapshot:
 class Changes:
     items: list[ItemWrite] = field(default_factory=list)
     sightings: list[tuple[int, str, ItemDigest, bool]] = field(default_factory=list)
-    keys: list[tuple[str, int]] = field(default_factory=list)
+    keys: list[tuple[str, int, str]] = field(default_factory=list)  # (key, item id, Atom id)
     refilings: list[Refiling] = field(default_factory=list)  # stored items that move
     new_ids: range = range(0)  # ids of the new items; the store files them from their rows
     new_members: dict[str, int] = field(default_factory=dict)  # feed -> new items in it
@@ -194,7 +194,8 @@ def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: date
             item_id, next_id = next_id, next_id + 1
         else:
             item_id = row.item_id
-        changes.keys.extend((key, item_id) for key in sorted(keys) if key not in snapshot.keys)
+        changes.keys.extend((key, item_id, atom_id) for key in sorted(keys)
+                            if key not in snapshot.keys)
         if row is None and len(parts) == 1:
             _decide_new(changes, source, atom_id, item_id, parts[0], now_iso, now_seconds, file)
             continue

@@ -547,6 +547,9 @@ class Store:
                          "WHERE json(i.feeds) != COALESCE(m.member_of, '[]')")]
         return problems
 
+    def is_empty(self) -> bool:
+        return self.db.execute("SELECT NOT EXISTS (SELECT 1 FROM items)").fetchone()[0] == 1
+
     def count_items(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
