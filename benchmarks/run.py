@@ -456,10 +456,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def compile_bytecode() -> None:
+    """Compile feedsvc's modules to bytecode, as ``pip install`` does for a regular install.
+
+    An editable install (this repository's ``.venv``) leaves that to the first import, and
+    with ``PYTHONDONTWRITEBYTECODE`` set (as on CI machines) every run would compile the
+    package from source again: 50 ms of an "add one item" run that a user never pays.
+    """
+    import compileall
+
+    compileall.compile_dir(REPO / "feedsvc", quiet=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.ignore = tuple(args.ignore)
     corpus_dir, manifest, gen_seconds = ensure_corpus(args)
+    compile_bytecode()
     generated = "cached" if gen_seconds is None else f"generated in {gen_seconds:.1f} s"
     info = {
         "machine": machine(),

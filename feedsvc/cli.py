@@ -118,8 +118,7 @@ def build(**options: Any) -> None:
       feedsvc build --source https://www.gov.kz/memleket/entities/mfa-brussels --lang en
     """
     from .lock import owner_locks
-    from .parallel import relax_garbage_collection
-    from .pipeline import Pipeline
+    from .pipeline import Pipeline, relax_garbage_collection
 
     relax_garbage_collection()  # a one-shot process: see there why
     with _user_errors():

@@ -10,7 +10,6 @@ Items, feed records).
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 from collections import deque
@@ -23,6 +22,7 @@ from .config import Config
 from .errors import SourceError
 from .filing import Filing
 from .ingest import Sighting, group_sightings
+from .pipeline import relax_garbage_collection
 from .registry import Organisation
 from .sources import SourceResult
 from .sources.textdump import read_dump
@@ -33,18 +33,6 @@ _filing: Filing | None = None
 
 def worker_count() -> int:
     return max(1, min(4, os.cpu_count() or 1))
-
-
-def relax_garbage_collection() -> None:
-    """Collect reference cycles far less often, for a one-shot build or a worker.
-
-    A big build keeps hundreds of thousands of objects alive, and CPython's default (a young
-    collection every 700 new containers, an old one scanning everything now and then) spent
-    a large share of its time re-scanning them; a build makes few cycles. Objects alive now
-    (modules, the registry, the taxonomy) are moved out of the collector's sight for good.
-    """
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
 
 
 def _start_worker(config: Config, live: list[Organisation]) -> None:
