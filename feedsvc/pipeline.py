@@ -306,7 +306,9 @@ class Pipeline:
 
         log.info("build.parallel files=%d bytes=%d", len(jobs), size)
         workers = Workers(self.config, self.store.live_organisations())
-        workers.prepare(jobs)
+        # The first file is read here, while the workers start (spawning Python and loading
+        # the registry and topics takes them longer than that file takes the main process).
+        workers.prepare(jobs[1:])
         return workers
 
     def ingest(self, source: Source, fresh: set[str] | None = None,
