@@ -14,6 +14,7 @@ from .config import Config
 from .model import Item, feed_key
 from .registry import Organisation, Registry, load_registry
 from .render import Site
+from .topics import assign_topics, load_taxonomy
 
 
 class Filed(NamedTuple):
@@ -43,8 +44,6 @@ class Filing:
 
     @classmethod
     def load(cls, config: Config, live: Iterable[Organisation] = ()) -> Filing:
-        from .topics import load_taxonomy
-
         return cls(config, load_registry(live), load_taxonomy(config.topics_file))
 
     @property
@@ -66,8 +65,6 @@ class Filing:
     def classify(self, item: Item) -> tuple[str, ...]:
         if self.taxonomy is None:
             return ()
-        from .topics import assign_topics
-
         chain = self.registry.chain(item.org) if item.org else ()
         kind = self.registry.get(item.org).kind if item.org else None
         return assign_topics(self.taxonomy, item, org_kind=kind, org_chain=chain)

@@ -188,7 +188,7 @@ def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: date
     next_id = snapshot.next_id
     now_iso, now_seconds = now.isoformat(), int(now.timestamp())
     for atom_id, parts in resolve(sightings, snapshot).items():
-        keys = frozenset().union(*(part.keys for part in parts))
+        keys = parts[0].keys if len(parts) == 1 else frozenset().union(*(p.keys for p in parts))
         row = snapshot.rows.get(atom_id)
         if row is None:
             item_id, next_id = next_id, next_id + 1

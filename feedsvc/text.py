@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-# C0 controls except tab/newline/CR, DEL, C1 controls, and the two XML non-characters: none of
-# them may reach an XML file, and none carries meaning in a news text.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ufeff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# C0 controls except tab/newline/CR, DEL, C1 controls, the two XML non-characters, U+FEFF and
+# lone surrogates: none of them may reach an XML file (a surrogate cannot even be encoded), and
+# none carries meaning in a news text.
+_UNWANTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ufeff\ud800-\udfff]")
 # The same characters in UTF-8: C0 controls and DEL are single bytes, C1 controls are C2 80-9F,
 # U+FEFF/U+FFFE/U+FFFF are EF BB BF/EF BF BE/EF BF BF, and a lone surrogate cannot be encoded.
 _C0_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
@@ -31,9 +31,7 @@ def has_controls(text: str) -> bool:
 
 def strip_controls(text: str) -> tuple[str, int]:
     """Remove characters illegal in XML or invisible noise; return the text and how many."""
-    cleaned, count = _CONTROL.subn("", text)
-    cleaned, more = _SURROGATE.subn("", cleaned)
-    return cleaned, count + more
+    return _UNWANTED.subn("", text)
 
 
 def xml_safe(text: str) -> str:
