@@ -40,6 +40,7 @@ class Registry:
                         for o in self._orgs.values())).encode()
         ).hexdigest()[:16]
         self._chains: dict[str, tuple[str, ...]] = {}
+        self._names: dict[tuple[str, str], str] = {}  # every feed entry asks for two
 
     def __contains__(self, slug: str) -> bool:
         return slug in self._orgs
@@ -80,6 +81,12 @@ class Registry:
 
     def name(self, slug: str, lang: str = "en") -> str:
         """A readable name: the real one, or one made from the parent's name and the slug."""
+        known = self._names.get((slug, lang))
+        if known is None:
+            known = self._names[slug, lang] = self._make_name(slug, lang)
+        return known
+
+    def _make_name(self, slug: str, lang: str) -> str:
         org = self.get(slug)
         own = org.name(lang)
         if own:

@@ -199,9 +199,11 @@ def _add_entry(fg: FeedGenerator, stored: StoredItem, site: Site, lang: str) -> 
         entry.feedsvc.add(item.image, "enclosure",
                           mimetypes.guess_type(item.image)[0] or "image/jpeg")
     entry.author(_entry_author(stored, site, lang))
-    for term, label, scheme in entry_categories(stored, site, lang):
-        entry.category(term=term, label=xml_safe(label), scheme=scheme)
-    entry.content(xml_safe(entry_html(stored, lang)), type="html")
+    categories = [{"term": term, "label": xml_safe(label), "scheme": scheme}
+                  for term, label, scheme in entry_categories(stored, site, lang)]
+    if categories:
+        entry.category(categories)  # one call: feedgen redoes its list on every call
+    entry.content(xml_safe(entry_html(stored, lang, link)), type="html")
     summary = summarise(item.text) if item.paragraphs else ""
     if summary:
         entry.summary(xml_safe(summary))
@@ -244,8 +246,9 @@ def entry_categories(stored: StoredItem, site: Site, lang: str) -> list[tuple[st
     return found
 
 
-def entry_html(stored: StoredItem, lang: str) -> str:
-    """The entry's full content as an HTML fragment (escaped text, or sanitised API markup)."""
+def entry_html(stored: StoredItem, lang: str, link: str | None = None) -> str:
+    """The entry's full content as an HTML fragment (escaped text, or sanitised API markup);
+    ``link``: the entry's link, when the caller has it already."""
     item = stored.item
     parts: list[str] = []
     if item.image:
@@ -257,7 +260,7 @@ def entry_html(stored: StoredItem, lang: str) -> str:
                      for paragraph in item.paragraphs)
     if item.attribution:
         parts.append(f"<p><em>{html.escape(item.attribution, quote=False)}</em></p>")
-    link = entry_link(stored)
+    link = link or entry_link(stored)
     if link:
         label = labels(lang)["source"]
         parts.append(f'<p>{label}: <a href="{html.escape(link)}">{html.escape(link)}</a></p>')
