@@ -61,6 +61,7 @@ TAIL = 2000
 TARGETS = {
     "build_wall_s": ("< 10 s", lambda v: v < 10.0),
     "build_rss_mib": ("< 300 MB", lambda v: v < 300.0),
+    "build_tree_rss_mib": ("< 300 MB", lambda v: v < 300.0),
     "add_one_wall_s": ("< 0.3 s", lambda v: v < 0.3),
     "no_change_files_changed": ("0 files", lambda v: v == 0),
 }
@@ -68,6 +69,7 @@ LABELS = {
     "build_wall_s": "full build: wall (s)",
     "build_items_per_s": "full build: distinct items/s",
     "build_rss_mib": "full build: peak RSS (MiB)",
+    "build_tree_rss_mib": "full build: all processes (MiB)",
     "build_out_files": "full build: files under OUT",
     "baseline_wall_s": "baseline: wall (s)",
     "baseline_rss_mib": "baseline: peak RSS (MiB)",
@@ -93,6 +95,7 @@ class Measured:
     stdout_tail: str
     stderr_tail: str
     error: str | None = None
+    tree_rss_kib: int | None = None  # sampled peak of the summed RSS of all its processes
 
     @property
     def ok(self) -> bool:
@@ -142,10 +145,13 @@ def measure(argv: list[str], logs: Path, name: str, timeout: float) -> Measured:
         fired = threading.Event()
         timer = threading.Timer(timeout, _kill_group, (proc.pid, fired))
         timer.start()
+        sampler = TreeRss(proc.pid)
+        sampler.start()
         try:
             proc.wait()
         finally:
             timer.cancel()
+            sampler.stop()
     try:
         got = json.loads(result.read_text())
     except (OSError, ValueError):
@@ -153,7 +159,45 @@ def measure(argv: list[str], logs: Path, name: str, timeout: float) -> Measured:
     error = None if got["status"] is not None else \
         f"no result from the wrapper (exit status {proc.returncode})"
     return Measured(argv, got["status"], got["wall_s"], got["maxrss_kib"], fired.is_set(),
-                    _tail(out_path), _tail(err_path), error)
+                    _tail(out_path), _tail(err_path), error, sampler.peak_kib or None)
+
+
+class TreeRss(threading.Thread):
+    """Samples, every 100 ms, the summed RSS of every process of the command's process group
+    but the wrapper: the command and the workers it starts. ``ru_maxrss`` is one process's
+    peak; a parallel build has three processes. Pages they share (the interpreter, libraries)
+    count once per process, so the sum overstates the memory used. Linux only (/proc)."""
+
+    def __init__(self, group: int) -> None:
+        super().__init__(daemon=True)
+        self.group = group
+        self.peak_kib = 0
+        self._done = threading.Event()
+        self._page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+
+    def run(self) -> None:
+        while not self._done.wait(0.1):
+            self.peak_kib = max(self.peak_kib, self._sample())
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+    def _sample(self) -> int:
+        total = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit() or int(entry.name) == self.group:
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+                if int(fields[2]) != self.group:  # the process group, after state and ppid
+                    continue
+                with open(f"/proc/{entry.name}/statm", "rb") as statm:
+                    total += int(statm.read().split()[1]) * self._page_kib
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+        return total
 
 
 def rss_floor_mib() -> float | None:
@@ -268,6 +312,7 @@ def metrics(run: dict) -> dict[str, float | None]:
         "build_wall_s": build and build["wall_s"],
         "build_items_per_s": build and run["distinct_items"] / build["wall_s"],
         "build_rss_mib": build and _mib(build["maxrss_kib"]),
+        "build_tree_rss_mib": build and _mib(build.get("tree_rss_kib")),
         "build_out_files": build and build["out_files"],
         "baseline_wall_s": base and base["wall_s"],
         "baseline_rss_mib": base and _mib(base["maxrss_kib"]),
