@@ -575,7 +575,9 @@ class Store:
         return int(row[0]) if row else 0
 
     def all_member_feeds(self) -> set[str]:
-        return {row[0] for row in self.db.execute("SELECT DISTINCT feed FROM feed_members")}
+        """Every feed with at least one entry (from the counters: the same set, without
+        reading every membership)."""
+        return {row[0] for row in self.db.execute("SELECT feed FROM feed_counts WHERE total > 0")}
 
     def feed_records(self) -> dict[str, FeedRecord]:
         return {row[0]: FeedRecord(row[0], row[1], row[2], row[3], _dt(row[4]), row[5])
