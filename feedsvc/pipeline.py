@@ -176,6 +176,7 @@ class Pipeline:
 
     def close(self) -> None:
         with self.lock:
+            self._stop_workers()
             self.store.close()
             if self._govkz_client is not None:
                 self._govkz_client.close()
@@ -490,15 +491,18 @@ class Pipeline:
                        outcome: PublishOutcome) -> list[FeedRecord]:
         published = None
         if self.parallel and len(keys) >= PARALLEL_MIN_FEEDS:
+            workers = self._workers  # a build's, which read its files
             try:
-                if self._workers is None:
+                if workers is None:
                     from .parallel import Workers
 
-                    self._workers = Workers(self.config, self.store.live_organisations())
-                published = self._workers.render(keys, records)
+                    workers = Workers(self.config, self.store.live_organisations())
+                published = workers.render(keys, records)
             except Exception as exc:  # workers could not start or died: render here
                 log.warning("publish.parallel_failed error=%r; rendering in one process", exc)
-                self._stop_workers()
+            finally:
+                if workers is not None and workers is not self._workers:
+                    workers.close()
         if published is None:
             published = [publish_feed(self.store, key, site, self.config, records.get(key))
                          for key in keys]
