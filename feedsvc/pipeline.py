@@ -34,7 +34,6 @@ from .filing import Filing
 from .ingest import Changes, Sighting, Snapshot, decide, group_sightings, sort_key
 from .model import ALMATY, FeedRef, Item
 from .publish import remove_stale_temporaries, write_if_changed
-from .registry import Registry
 from .render import (
     FeedSpec,
     Listing,
@@ -184,19 +183,8 @@ class Pipeline:
     # --- wiring ---------------------------------------------------------------------------
 
     @property
-    def registry(self) -> Registry:
-        return self.filing.registry
-
-    @property
-    def taxonomy(self) -> Any:
-        return self.filing.taxonomy
-
-    @property
     def site(self) -> Site:
         return self.filing.site
-
-    def classify(self, item: Item) -> tuple[str, ...]:
-        return self.filing.classify(item)
 
     def sources(self) -> list[Source]:
         """Every configured, enabled source; a directory expands to its text files now."""
