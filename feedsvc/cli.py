@@ -238,6 +238,7 @@ def _items_to_explain(target: str, config: Config) -> list[tuple[str, Any]]:
         result = read_dump(path, None)
         return [(f"{item.origin}: {item.title}", item) for item in result.items]
     from .links import parse_govkz_url
+    from .model import news_key_for
 
     if not config.db.exists():
         raise click.ClickException(f"{target}: not a file, and there is no store at {config.db} "
@@ -245,7 +246,7 @@ def _items_to_explain(target: str, config: Config) -> list[tuple[str, Any]]:
     keys = [target]
     link = parse_govkz_url(target)
     if link and link.news_id is not None:
-        keys = [f"news:{link.news_id}:{lang}" for lang in (link.lang, *LANGUAGES) if lang]
+        keys = [news_key_for(link.news_id, lang) for lang in (link.lang, *LANGUAGES) if lang]
     from .store import Store
 
     store = Store(config.db)

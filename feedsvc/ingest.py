@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from .filing import Filed
-from .model import Item, ItemDigest, merge_sightings, order_tie
+from .model import Item, ItemDigest, merge_sightings, news_key_for, order_tie
 from .render import atom_id_for
 from .store import ItemRow, ItemWrite, Refiling, SortKey
 
@@ -67,7 +67,7 @@ class Sighting:
         if self._item is not None:
             return self._item.news_key
         digest = self.digest
-        return f"news:{digest.news_id}:{digest.lang}" if digest.news_id is not None else None
+        return news_key_for(digest.news_id, digest.lang) if digest.news_id is not None else None
 
     def to_row(self) -> tuple[Any, ...]:
         """The sighting as one flat tuple of strings and numbers: what a worker sends (several
@@ -173,7 +173,12 @@ def _existing_atom(sighting: Sighting, snapshot: Snapshot) -> str | None:
 def sort_key(item: Item, atom_id: str, first_seen: datetime) -> SortKey:
     """Newest first: publication time, then gov.kz's growing news id, then identity."""
     moment = item.published or first_seen
-    return int(moment.timestamp()), item.news_id or 0, order_tie(atom_id)
+    return feed_order(int(moment.timestamp()), item.news_id, atom_id)
+
+
+def feed_order(seconds: int, news_id: int | None, atom_id: str) -> SortKey:
+    """:func:`sort_key` from its parts: the time in seconds, the news id, the Atom id."""
+    return seconds, news_id or 0, order_tie(atom_id)
 
 
 def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: datetime,
@@ -212,7 +217,7 @@ def _decide_new(changes: Changes, source: str, atom_id: str, item_id: int, sight
     digest = sighting.digest
     filed = sighting.filed or file(sighting.item)
     moment = digest.timestamp if digest.timestamp is not None else now_seconds
-    key = (moment, digest.news_id or 0, order_tie(atom_id))
+    key = feed_order(moment, digest.news_id, atom_id)
     changes.new += 1
     changes.first_sightings += 1
     changes.created.add(atom_id)

@@ -112,7 +112,7 @@ class Item:
     @property
     def news_key(self) -> str | None:
         """The strongest identity: gov.kz's own news id, per language."""
-        return f"news:{self.news_id}:{self.lang}" if self.news_id is not None else None
+        return news_key_for(self.news_id, self.lang) if self.news_id is not None else None
 
     @cached_property
     def title_key(self) -> str:
@@ -276,6 +276,11 @@ class StoredItem:
     updated: datetime
     first_seen: datetime
     topics: tuple[str, ...] = ()
+
+
+def news_key_for(news_id: int, lang: str) -> str:
+    """The identity key of gov.kz news ``news_id`` in ``lang``, as the store keeps it."""
+    return f"news:{news_id}:{lang}"
 
 
 def order_tie(atom_id: str) -> int:
