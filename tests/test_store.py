@@ -16,7 +16,7 @@ from feedsvc.config import Config, SourceConfig
 from feedsvc.errors import StoreError
 from feedsvc.model import ALMATY, Item, Origin, normalise_title, order_tie
 from feedsvc.pipeline import Pipeline
-from feedsvc.store import SCHEMA_VERSION, Store
+from feedsvc.store import PAGE_SIZE, SCHEMA_VERSION, Store
 
 from support import ROOT, FakeClock
 
@@ -58,6 +58,8 @@ def test_a_schema_1_store_is_migrated_and_publishes_the_same_bytes(
     assert set(report.publish.written) <= {"index.html"}
     db = sqlite3.connect(tmp_path / "store.sqlite3")
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    # Its page size was fixed when it was written; only new stores get bigger pages.
+    assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
     assert db.execute("SELECT COUNT(*) FROM item_keys").fetchone()[0] >= 25
     assert db.execute("SELECT COUNT(*) FROM sightings").fetchone()[0] >= 25
 
@@ -71,6 +73,23 @@ def test_a_store_from_a_newer_feedsvc_is_refused_untouched(tmp_path: Path) -> No
     with pytest.raises(StoreError, match="newer feedsvc"):
         Store(path)
     assert path.read_bytes() == before
+
+
+def test_a_new_store_gets_big_pages_a_64_mb_checkpoint_interval_and_the_cache_asked(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.sqlite3")
+    try:
+        assert store.db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        pages = store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        assert pages * PAGE_SIZE == 64 * 1024 * 1024
+    finally:
+        store.close()
+    reopened = Store(tmp_path / "store.sqlite3", cache_mib=8)
+    try:
+        assert reopened.db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+        assert reopened.db.execute("PRAGMA cache_size").fetchone()[0] == -8 * 1024
+    finally:
+        reopened.close()
 
 
 def test_the_tie_breaker_sorts_as_the_atom_ids_do() -> None:
