@@ -75,7 +75,8 @@ def test_a_store_from_a_newer_feedsvc_is_refused_untouched(tmp_path: Path) -> No
     assert path.read_bytes() == before
 
 
-def test_a_new_store_gets_big_pages_a_64_mb_checkpoint_interval_and_the_cache_asked(tmp_path: Path) -> None:
+def test_a_new_store_gets_big_pages_a_64_mb_checkpoint_interval_and_the_cache_asked(
+        tmp_path: Path) -> None:
     store = Store(tmp_path / "store.sqlite3")
     try:
         assert store.db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
