@@ -263,8 +263,9 @@ class Store:
             # big enough for it (64 MiB instead of 2 MiB) is much of the speed of a big build.
             self.db.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
             self.db.execute("PRAGMA temp_store=MEMORY")
-            # Checkpoint the write-ahead log every 64 MB rather than every 4 MB: a big build
-            # otherwise pays a checkpoint (and its fsync) on almost every commit.
+            # Checkpoint the write-ahead log every 64 MiB rather than every 1,000 pages (SQLite's
+            # default): a big build otherwise pays a checkpoint (and its fsync) on almost
+            # every commit.
             page_size = self.db.execute("PRAGMA page_size").fetchone()[0]
             self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_BYTES // page_size}")
             self.db.create_function("feedsvc_tie", 1, order_tie, deterministic=True)
