@@ -30,6 +30,8 @@ from .store import FeedRecord, Store
 
 _filing: Filing | None = None
 RENDER_CACHE_MIB = 8
+#: How much lower the workers' scheduling priority is than the main process's (see below).
+WORKER_NICENESS = 5
 
 
 def worker_count() -> int:
@@ -37,7 +39,16 @@ def worker_count() -> int:
 
 
 def _start_worker(config: Config, live: list[Organisation]) -> None:
+    """Set up a worker process: its own filing, and a lower priority than the main process.
+
+    The main process stores what the workers send, one file after the other, so it sets the
+    pace of a big build. With three processes on two cores the scheduler would give it only
+    two thirds of a core while the workers read ahead; at a lower priority they take what it
+    leaves (a 100,000-item build: 4-7 % faster in alternating runs, and less CPU in all).
+    """
     global _filing
+    if hasattr(os, "nice"):
+        os.nice(WORKER_NICENESS)
     _filing = Filing.load(config, live)
     relax_garbage_collection()
 

@@ -432,6 +432,17 @@ def test_a_dead_worker_leaves_the_build_to_the_main_process(
     assert _files(site.out) == _files(reference.out)
 
 
+def test_workers_run_at_a_lower_priority_than_the_main_process(site: Site) -> None:
+    workers = parallel_module.Workers(site.config(), [])
+    try:
+        in_worker = workers._pool.submit(os.nice, 0).result()  # os.nice(0): the current value
+    finally:
+        workers.close()
+    main = os.nice(0)
+    assert in_worker == min(19, main + parallel_module.WORKER_NICENESS)
+    assert in_worker > main or main == 19
+
+
 def summary_counts(report: BuildReport) -> tuple[int, int, int, int]:
     return (sum(o.new for o in report.sources), sum(o.changed for o in report.sources),
             sum(o.unchanged for o in report.sources), len(report.failed))
