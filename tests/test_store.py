@@ -160,3 +160,14 @@ def test_title_normalisation_is_what_stored_title_keys_were_made_with() -> None:
                for _ in range(5000)]
     for title in titles:
         assert normalise_title(title) == _reference_normalise_title(title), title
+
+
+def test_an_items_derived_values_are_computed_once_and_stay_out_of_its_equality() -> None:
+    item = Item("Title", datetime(2026, 3, 1, tzinfo=ALMATY), Origin("x.txt", 1), ("Body.",))
+    first = (item.title_key, item.content_hash(), item.to_json())
+    assert {"title_key", "_content_hash", "_json"} <= vars(item).keys()
+    assert (item.title_key, item.content_hash(), item.to_json()) == first
+    assert item.title_key is first[0] and item.to_json() is first[2]  # the same objects
+    fresh = Item("Title", datetime(2026, 3, 1, tzinfo=ALMATY), Origin("x.txt", 1), ("Body.",))
+    assert fresh == item and hash(fresh) == hash(item)
+    assert type(item).__dict__["title_key"].__doc__.startswith("Identity for items")
