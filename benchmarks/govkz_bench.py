@@ -129,7 +129,7 @@ def pipeline_phases(orgs: int, items: int) -> None:
     import tempfile
 
     from feedsvc.config import Config, SourceConfig
-    from feedsvc.pipeline import Pipeline
+    from feedsvc.pipeline import make_pipeline
 
     with GovkzFake(orgs=orgs, items=items, langs=LANGS) as fake, \
             tempfile.TemporaryDirectory() as tmp:
@@ -143,9 +143,9 @@ def pipeline_phases(orgs: int, items: int) -> None:
         for phase in ("first build", "quiet poll"):
             fake.clear_log()
             started = time.perf_counter()
-            pipeline = Pipeline(config)
+            pipeline = make_pipeline(config)
             try:
-                report = pipeline.build()
+                report = pipeline.refresh()
             finally:
                 pipeline.close()
             seconds = time.perf_counter() - started

@@ -118,7 +118,8 @@ def build(**options: Any) -> None:
       feedsvc build --source https://www.gov.kz/memleket/entities/mfa-brussels --lang en
     """
     from .lock import owner_locks
-    from .pipeline import Pipeline, relax_garbage_collection
+    from .parallel import relax_garbage_collection
+    from .pipeline import make_pipeline
 
     relax_garbage_collection()  # a one-shot process: see there why
     with _user_errors():
@@ -128,12 +129,14 @@ def build(**options: Any) -> None:
         with ExitStack() as stack:
             for lock in owner_locks(config.db, config.out_dir):
                 stack.enter_context(lock)
-            pipeline = Pipeline(config, parallel=True)
+            pipeline = make_pipeline(config, parallel=True)
             stack.callback(pipeline.close)
-            report = pipeline.build(progress=_progress_bar)
+            report = pipeline.refresh(progress=_progress_bar)
         elapsed = time.monotonic() - started
     for failure in report.failed:
         click.echo(f"error: {failure.error}", err=True)
+    for error in report.publish.errors:
+        click.echo(f"error: {error}", err=True)
     click.echo(f"feedsvc build: {report.summary()} ({elapsed:.2f} s)", err=True)
     if not report.ok:
         sys.exit(1)
@@ -249,7 +252,7 @@ def _items_to_explain(target: str, config: Config) -> list[tuple[str, Any]]:
         keys = [news_key_for(link.news_id, lang) for lang in (link.lang, *LANGUAGES) if lang]
     from .store import Store
 
-    store = Store(config.db)
+    store = Store.open_reader(config.db)
     try:
         for key in keys:
             found = store.find_item(key)
@@ -282,6 +285,7 @@ def registry_update(config_path: Path | None, db: Path | None, langs: tuple[str,
     """
     from datetime import UTC, datetime
 
+    from .lock import store_lock
     from .registry import load_registry
     from .sources.govkz import GovkzClient
     from .store import Store
@@ -295,15 +299,16 @@ def registry_update(config_path: Path | None, db: Path | None, langs: tuple[str,
 
         records = [record for lang in (langs or LANGUAGES)
                    for record in fetch_organisations(client, lang)]
-        store = Store(config.db)
-        try:
-            before = load_registry(store.live_organisations())
-            organisations = merge_org_records(records)
-            with store.transaction():
-                store.save_organisations(organisations, datetime.now(UTC))
-            after = load_registry(store.live_organisations())
-        finally:
-            store.close()
+        with store_lock(config.db):  # the store has one writer at a time
+            store = Store(config.db)
+            try:
+                before = load_registry(store.live_organisations())
+                organisations = merge_org_records(records)
+                with store.transaction():
+                    store.save_organisations(organisations, datetime.now(UTC))
+                after = load_registry(store.live_organisations())
+            finally:
+                store.close()
     gained = sum(1 for org in organisations
                  if any(after.get(org.slug).names.get(lang) and
                         not before.get(org.slug).names.get(lang) for lang in LANGUAGES))

@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import ConfigError, InvalidSourceURL
 from .links import LANGUAGES, parse_govkz_link
+from .sources import KINDS, kind_of
 
 DEFAULT_SOURCE = "seeds"
 DEFAULT_OUT = "feeds"
@@ -45,7 +46,7 @@ class SourceConfig:
     """A text file or directory (``path``) or a gov.kz organisation link (``url``)."""
 
     location: str
-    kind: str  # "file" or "govkz"
+    kind: str  # a name in feedsvc.sources.KINDS
     langs: tuple[str, ...] = ()
     interval: float | None = None
     enabled: bool = True
@@ -89,8 +90,7 @@ class Config:
 def source_from_string(text: str, langs: tuple[str, ...] = (), interval: float | None = None,
                        enabled: bool = True) -> SourceConfig:
     """A ``--source`` value: an http(s) URL is a gov.kz link, anything else a path."""
-    kind = "govkz" if re.match(r"(?i)^https?://", text) else "file"
-    return SourceConfig(text, kind, langs, interval, enabled)
+    return SourceConfig(text, kind_of(text).name, langs, interval, enabled)
 
 
 # --- the schema: every key a file may set, with its type; the key is the attribute's name ---
@@ -113,7 +113,7 @@ _SOURCE: dict[str, _Types] = {
     "kind": str, "path": str, "url": str, "langs": list, "lang": str, "interval": _NUMBER,
     "enabled": bool,
 }
-_SOURCE_KINDS = {"file": "path", "govkz": "url"}
+_SOURCE_KINDS = {kind.name: kind.location_key for kind in KINDS.values()}
 _TABLES = {"server": _SERVER, "schedule": _SCHEDULE, "govkz": _GOVKZ}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 

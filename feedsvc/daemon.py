@@ -1,11 +1,13 @@
 """``feedsvc daemon``: own the store, schedule the sources, serve the feeds, stop cleanly.
 
 Start-up order: take the owner locks (a second daemon on the same store or output directory
-refuses to start), open the store, serve what is already published (so subscribers never see
-an outage while sources are read), then schedule the sources. SIGTERM/SIGINT stop the
-scheduler, wait for any store write or publication under way (they hold the pipeline lock),
-close the store and exit 0. Writes are transactions and files are renamed into place, so a stop
-at any moment leaves the store consistent and no half-written file.
+refuses to start), serve what is already published (so subscribers never see an outage while
+sources are read), open the store and wire the pipeline, publish the index and OPML, then read
+every source once and schedule each. ``/healthz`` says "starting" until that first pass is
+done. SIGTERM/SIGINT stop the scheduler, let the store's writer thread finish the write or
+publication under way, close the store and exit 0. Writes are transactions and files are
+renamed into place, so a stop at any moment leaves the store consistent and no half-written
+file.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from .config import Config
 from .lock import owner_locks
-from .pipeline import Pipeline
+from .pipeline import Pipeline, make_pipeline
 from .schedule import Daemon
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ def run_daemon(config: Config, *, base_url_from_socket: bool = False) -> None:
 
     def health() -> dict[str, Any]:
         pipeline = running.get("pipeline")
-        return pipeline.health() if pipeline else {"status": "starting", "sources": {}}
+        return pipeline.health.snapshot() if pipeline else {"status": "starting", "sources": {}}
 
     with ExitStack() as stack:
         for lock in owner_locks(config.db, config.out_dir):
@@ -59,7 +61,7 @@ def run_daemon(config: Config, *, base_url_from_socket: bool = False) -> None:
         if base_url_from_socket:
             host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
             config = config.with_overrides(base_url=f"http://{host}:{server.port}/")
-        pipeline = Pipeline(config)
+        pipeline = make_pipeline(config, parallel=True)
         stack.callback(pipeline.close)
         running["pipeline"] = pipeline
         daemon = Daemon(config, pipeline)

@@ -1,4 +1,4 @@
-"""What an item is filed under (its topics and feeds), and the site the feeds are published on.
+"""What an item is filed under: its topics and its feeds.
 
 Built from the configuration and the registry alone (no store connection), so the worker
 processes of a parallel build can build their own copy.
@@ -8,20 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from .config import Config
-from .model import Item, feed_key
+from .model import Filed, Item, feed_key
 from .registry import Organisation, Registry, load_registry
-from .render import Site
 from .topics import assign_topics, load_taxonomy
-
-
-class Filed(NamedTuple):
-    """Where an item goes: its topics and the keys of the feeds it is an entry of."""
-
-    topics: tuple[str, ...]
-    feeds: frozenset[str]
 
 
 def memberships(item: Item, topics: tuple[str, ...], registry: Registry) -> frozenset[str]:
@@ -47,10 +39,10 @@ class Filing:
         return cls(config, load_registry(live), load_taxonomy(config.topics_file))
 
     @property
-    def site(self) -> Site:
-        names = {topic.slug: topic.names for topic in self.taxonomy.topics} \
+    def topic_names(self) -> dict[str, dict[str, str]]:
+        """Each topic's name per language, for the feeds' titles."""
+        return {topic.slug: topic.names for topic in self.taxonomy.topics} \
             if self.taxonomy else {}
-        return Site(self.config.normalised_base_url, self.config.language, self.registry, names)
 
     @property
     def fingerprint(self) -> str:

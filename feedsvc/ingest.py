@@ -12,10 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .filing import Filed
-from .model import Item, ItemDigest, merge_sightings, news_key_for, order_tie
-from .render import atom_id_for
-from .store import ItemRow, ItemWrite, Refiling, SortKey
+from .model import (
+    Filed,
+    Item,
+    ItemDigest,
+    ItemRow,
+    ItemWrite,
+    Refiling,
+    SortKey,
+    atom_id_for,
+    merge_sightings,
+    news_key_for,
+    order_tie,
+)
 
 #: Files an item: its topics and feeds (see :meth:`feedsvc.filing.Filing.file`).
 Filer = Callable[[Item], Filed]

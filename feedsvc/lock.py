@@ -45,10 +45,14 @@ class OwnerLock:
         self.release()
 
 
+def store_lock(db: Path) -> OwnerLock:
+    """The lock every command that writes the store holds, beside the store."""
+    return OwnerLock(db.with_name(db.name + ".lock"))
+
+
 def owner_locks(db: Path, out_dir: Path) -> list[OwnerLock]:
     """The locks a build or daemon must hold: one beside the store, one beside the output
     directory. Not inside it: a lock file there would be published and its mtime would change
     on every run."""
     out = out_dir.resolve()
-    return [OwnerLock(db.with_name(db.name + ".lock")),
-            OwnerLock(out.with_name(f".{out.name}.feedsvc-lock"))]
+    return [store_lock(db), OwnerLock(out.with_name(f".{out.name}.feedsvc-lock"))]

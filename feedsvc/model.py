@@ -365,3 +365,78 @@ class FeedRef:
         """
         name = "all.atom" if self.kind == "all" else f"{self.kind}/{self.slug}.atom"
         return name if self.lang == default_lang else f"{self.lang}/{name}"
+
+
+# --- identity ------------------------------------------------------------------------------
+
+_ID_NAMESPACE = bytes.fromhex("6f1c2a8e3f535b3e9d2a8a1f0c9e4b71")
+
+
+def atom_id_for(key: str) -> str:
+    """The permanent Atom id of an item first known by identity ``key``."""
+    return uuid5_urn(key)
+
+
+def uuid5_urn(name: str) -> str:
+    """``urn:uuid:`` + RFC 4122 version-5 UUID of ``name`` in our namespace.
+
+    The same value as ``uuid.uuid5``, computed directly: it runs once per stored item, and the
+    uuid module costs more to import and call than the hash itself.
+    """
+    digest = bytearray(hashlib.sha1(_ID_NAMESPACE + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# --- what the store and the ingest decider exchange ---------------------------------------
+
+class Filed(NamedTuple):
+    """Where an item goes: its topics and the keys of the feeds it is an entry of."""
+
+    topics: tuple[str, ...]
+    feeds: frozenset[str]
+
+
+#: Where an item sits in its feeds, newest first: (time in seconds, news id, tie-breaker).
+SortKey = tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    """What the ingest decider needs to know about a stored item."""
+
+    item_id: int
+    atom_id: str
+    news_id: int | None
+    content_hash: str
+    updated: datetime
+    first_seen: datetime
+    topics: tuple[str, ...]
+    feeds: frozenset[str] = frozenset()
+    sort_key: SortKey | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemWrite:
+    digest: ItemDigest
+    item_id: int
+    atom_id: str
+    updated: str  # ISO 8601, as stored
+    first_seen: str
+    topics: tuple[str, ...]
+    feeds: frozenset[str]
+    sort_key: SortKey
+    source: str | None = None  # the item's only source, whose sighting the item is
+
+
+@dataclass(frozen=True, slots=True)
+class Refiling:
+    """An item leaves ``old_feeds`` (filed under ``old_key``) for ``feeds`` (under ``key``)."""
+
+    item_id: int
+    feeds: frozenset[str]
+    key: SortKey
+    old_feeds: frozenset[str] = frozenset()
+    old_key: SortKey | None = None

@@ -1,76 +1,76 @@
-"""One build: sources -> store -> render -> publish. The only place the stages meet.
+"""The one refresh path: sources -> items -> store -> render -> publish. Where the stages meet.
 
-The flow of :meth:`Pipeline.build`::
+:func:`make_pipeline` wires the parts once (the store, the filing rules, the site the feeds are
+published on, the shared client of each source kind, the writer thread, the clock).
+:meth:`Pipeline.refresh` is what ``feedsvc build`` calls once and every daemon job calls for the
+sources due now::
 
-    for each source:            read it (bytes/JSON -> Items)        sources/*
-                                fold copies, compare with the store  ingest.decide (pure)
-                                apply the changes in one transaction store
-    for each feed that changed: render its newest entries            render (pure)
-                                write it if its bytes changed        publish
-    then the OPML list and the index page, the same way.
+    read      each source, in name order             sources/* (in worker processes when a
+                                                     batch of files is big enough to pay)
+    decide    fold copies, compare with the store    ingest.decide (pure)        } on the
+    store     apply the changes, a chunk of sources  store                       } writer
+              per transaction                                                    } thread
+    publish   render the feeds that changed, write   publisher -> render, publish }
+              the files whose bytes changed
 
-A failing source is recorded (log line, health data, exit status) and the others go on; the
-feeds it fed before stay as they were. The daemon calls :meth:`Pipeline.ingest` per source and
-:meth:`Pipeline.regenerate` once for many, the one-shot build calls :meth:`Pipeline.build`.
+Exactly one thread, the writer, touches the store; whoever reads a source hands it what was
+read. Sources are stored in the order of their names, whatever order they were given or read
+in, so the result of a refresh depends on what the sources hold, not on how they were listed.
+A failing source is recorded (log line, health, exit status) and the others go on; the feeds
+it fed before stay as they were.
 """
 
 from __future__ import annotations
 
-import gc
-import hashlib
+import itertools
 import logging
+import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from . import __version__
 from .config import Config, SourceConfig
-from .errors import FeedsvcError, InvalidSourceURL, SourceError
+from .errors import FeedsvcError, SourceError
 from .filing import Filing
 from .ingest import Changes, Sighting, Snapshot, decide, group_sightings, sort_key
-from .model import ALMATY, FeedRef, Item
-from .publish import remove_stale_temporaries, write_if_changed
-from .render import (
-    FeedSpec,
-    Listing,
-    Site,
-    feed_spec,
-    feed_updated,
-    render_atom,
-    render_index,
-    render_opml,
-)
-from .sources import Source, SourceResult
-from .sources.textdump import TextDumpFile, files_in, unchanged_since
-from .store import FeedRecord, Refiling, Store
+from .model import ALMATY, Item, Refiling
+from .publisher import Publisher, PublishOutcome
+from .render import Site
+from .sources import Source, SourceResult, expand, make_clients
+from .store import SourceHealth, Store
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-#: Below these amounts a parallel build would spend more starting workers than it saves.
-PARALLEL_MIN_FEEDS = 64
+T = TypeVar("T")
+#: Below these amounts reading in worker processes would cost more than it saves.
+PARALLEL_MIN_SOURCES = 2
 PARALLEL_MIN_BYTES = 8_000_000
-#: A big build commits after about this many new or changed items (see Pipeline._batch).
+#: A refresh stores its sources in transactions of about this many items (see _chunks).
 BATCH_ITEMS = 10_000
-
-
-def relax_garbage_collection() -> None:
-    """Collect reference cycles far less often, for a one-shot build or a worker.
-
-    A big build keeps hundreds of thousands of objects alive, and CPython's default (a young
-    collection every 700 new containers, an old one scanning everything now and then) spent
-    a large share of its time re-scanning them; a build makes few cycles. Objects alive now
-    (modules, the registry, the taxonomy) are moved out of the collector's sight for good.
-    """
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+#: The environment variable that fixes the clock (reproducible builds, and the tests).
+EPOCH_ENV = "SOURCE_DATE_EPOCH"
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def default_clock() -> Clock:
+    """The wall clock, or the fixed instant ``SOURCE_DATE_EPOCH`` names (seconds since 1970).
+
+    The convention of reproducible builds: with it set, two runs on the same inputs write the
+    same bytes, whatever the time, the mode (build or daemon) or the machine.
+    """
+    fixed = os.environ.get(EPOCH_ENV)
+    if not fixed:
+        return utc_now
+    moment = datetime.fromtimestamp(int(fixed), UTC)
+    return lambda: moment
 
 
 @dataclass(slots=True)
@@ -86,12 +86,6 @@ class SourceOutcome:
 
 
 @dataclass(slots=True)
-class PublishOutcome:
-    written: list[str] = field(default_factory=list)
-    unchanged: int = 0
-
-
-@dataclass(slots=True)
 class BuildReport:
     sources: list[SourceOutcome] = field(default_factory=list)
     publish: PublishOutcome = field(default_factory=PublishOutcome)
@@ -102,7 +96,7 @@ class BuildReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.publish.errors
 
     def summary(self) -> str:
         read = [o for o in self.sources if not o.error]
@@ -112,314 +106,416 @@ class BuildReport:
         unchanged = sum(o.unchanged for o in read)
         warnings = sum(len(o.warnings) for o in self.sources)
         feeds = sum(1 for path in self.publish.written if path.endswith(".atom"))
+        errors = len(self.failed) + len(self.publish.errors)
         return (f"{len(read)} source(s) read ({skipped} unchanged since last run), "
                 f"{len(self.failed)} failed; items: {new} new, {changed} changed, "
                 f"{unchanged} unchanged; feeds: {feeds} written, {self.publish.unchanged} "
                 f"unchanged; files written: {len(self.publish.written)}; "
-                f"warnings: {warnings}; errors: {len(self.failed)}")
+                f"warnings: {warnings}; errors: {errors}")
 
 
-class _Broken:
-    """A configured source that cannot even be set up (a bad link): it fails when read."""
+# --- the writer thread -----------------------------------------------------------------------
 
-    def __init__(self, name: str, message: str) -> None:
-        self.name = name
-        self.message = message
+class Writer:
+    """The one thread that uses the store. Others hand it functions and wait for the result.
 
-    def read(self, context: Any) -> SourceResult:
-        raise SourceError(self.name, self.message.removeprefix(self.name + ": "))
+    The store's connection is made on this thread, and SQLite's own check refuses its use from
+    any other, so "one writer" is enforced, not a convention.
+    """
+
+    def __init__(self, open_store: Callable[[], Store]) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="feedsvc-store")
+        try:
+            self.store = self.call(open_store)
+        except BaseException:
+            self._executor.shutdown()
+            raise
+
+    def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
+        return self._executor.submit(function, *args)
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        return self.submit(function, *args).result()
+
+    def close(self) -> None:
+        try:
+            self.call(self.store.close)
+        finally:
+            self._executor.shutdown()
+
+
+# --- health, kept in memory ------------------------------------------------------------------
+
+class Health:
+    """What ``/healthz`` shows, kept in memory by the writer: answering never waits for it."""
+
+    def __init__(self, rows: Iterable[SourceHealth]) -> None:
+        self._lock = threading.Lock()
+        self._sources = {row.name: row for row in rows}
+        self._active: set[str] = set()
+        self._publish_errors: list[str] = []
+        self._last_regeneration: datetime | None = None
+        self.started = True  # False in a daemon until its first refresh has finished
+
+    def succeeded(self, name: str, now: datetime, first_sightings: int) -> None:
+        with self._lock:
+            old = self._sources.get(name) or SourceHealth(name, None, None, None, 0, 0)
+            self._sources[name] = SourceHealth(name, now, old.last_failure, old.last_error, 0,
+                                               old.items + first_sightings)
+            self._active.add(name)
+
+    def failed(self, name: str, now: datetime, error: str) -> None:
+        with self._lock:
+            old = self._sources.get(name) or SourceHealth(name, None, None, None, 0, 0)
+            self._sources[name] = SourceHealth(name, old.last_success, now, error,
+                                               old.failures + 1, old.items)
+            self._active.add(name)
+
+    def read_sources(self, names: Iterable[str]) -> None:
+        """Sources of the current configuration (others, of an earlier one, are not shown)."""
+        with self._lock:
+            self._active.update(names)
+
+    def published(self, now: datetime, errors: list[str]) -> None:
+        with self._lock:
+            self._last_regeneration = now
+            self._publish_errors = list(errors)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            rows = [row for name, row in sorted(self._sources.items())
+                    if not self._active or name in self._active]
+            publish_errors = list(self._publish_errors)
+            last = self._last_regeneration
+        sources = {row.name: {
+            "healthy": row.failures == 0,
+            "last_success": _iso(row.last_success),
+            "last_failure": _iso(row.last_failure),
+            "last_error": row.last_error,
+            "consecutive_failures": row.failures,
+            "items": row.items,
+        } for row in rows}
+        failing = any(row.failures for row in rows) or bool(publish_errors)
+        status = "starting" if not self.started else "failing" if failing else "ok"
+        answer: dict[str, Any] = {"status": status, "sources": sources,
+                                  "last_regeneration": _iso(last)}
+        if publish_errors:
+            answer["publish_errors"] = publish_errors
+        return answer
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(ALMATY).isoformat() if moment else None
+
+
+# --- one refresh -----------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Read:
+    """What reading one source gave, for the writer to store."""
+
+    source: Source
+    now: datetime
+    result: SourceResult | None = None
+    sightings: list[Sighting] | None = None  # already folded and filed by a worker
+    error: str | None = None
+    resting: bool = False
+
+    @property
+    def size(self) -> int:
+        if self.sightings is not None:
+            return len(self.sightings)
+        return len(self.result.items) if self.result else 0
+
+
+_run_numbers = itertools.count(1)
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one refresh remembers between the chunks it stores (only the writer touches it)."""
+
+    number: int = field(default_factory=lambda: next(_run_numbers))
+    #: Atom ids this refresh created: their ``updated`` stays their publication time however
+    #: many of its sources add to them, so the result does not depend on how sources are split.
+    fresh: set[str] = field(default_factory=set)
+    #: Identity key -> Atom id of every key this refresh wrote, when it began on an empty
+    #: store: its look-ups then need no SQL (a first build looks up 175,000 keys per 100,000
+    #: items, nearly all unknown). Dropped when another refresh writes in between.
+    keys: dict[str, str] | None = None
 
 
 class _Context:
     """What a source may ask the store while it reads (see sources.SourceContext)."""
 
-    def __init__(self, pipeline: Pipeline, name: str, now: datetime) -> None:
+    def __init__(self, pipeline: Pipeline, name: str, now: datetime,
+                 state: dict[str, Any] | None) -> None:
         self.pipeline = pipeline
         self.name = name
         self.now = now
+        self._state = state
 
     def previous_state(self) -> dict[str, Any] | None:
-        with self.pipeline.lock:
-            return self.pipeline.store.source_state(self.name)
+        return self._state
 
     def is_known(self, item: Item) -> bool:
-        with self.pipeline.lock:
-            store = self.pipeline.store
-            keys = store.lookup_keys(item.identity_keys())
-            atom_id = keys.get(item.news_key or "") or keys.get(item.title_key)
-            if atom_id is None:
-                return False
-            stored = store.sightings([atom_id]).get(atom_id, {}).get(self.name)
-        return stored is not None and stored[0] == item.content_hash()
+        return self.pipeline.writer.call(self.pipeline.is_known, self.name, item)
 
 
 class Pipeline:
-    """Owns the store for the life of a build or a daemon; thread-safe through ``lock``."""
+    """The parts of feedsvc wired together; made by :func:`make_pipeline`."""
 
-    def __init__(self, config: Config, *, clock: Clock = utc_now, parallel: bool = False) -> None:
+    def __init__(self, config: Config, writer: Writer, filing: Filing, site: Site,
+                 clients: dict[str, Any], *, clock: Clock, parallel: bool) -> None:
         self.config = config
+        self.writer = writer
+        self.filing = filing
+        self.site = site
+        self.clients = clients
         self.clock = clock
         self.parallel = parallel
-        self.lock = threading.RLock()
-        self.store = Store(config.db)
-        self.filing = Filing.load(config, self.store.live_organisations())
-        self.last_regeneration: datetime | None = None
-        self.active_sources: set[str] = set()
-        self._govkz_client: Any = None  # made on first use: text-only builds never import HTTP
-        self._swept = False  # leftovers of an interrupted run are removed once per process
-        self._workers: Any = None  # parallel.Workers during a big build
-        # Identity key -> Atom id of every key written by a build that began on an empty
-        # store: its look-ups then need no SQL (a first build looks up 175,000 keys per
-        # 100,000 items, nearly all of them unknown).
-        self._keys_of_build: dict[str, str] | None = None
+        self.publisher = Publisher(writer.store, site, config.out_dir)
+        self.health = Health(writer.call(writer.store.source_health))
+        self._last_run = 0  # the refresh that wrote last (writer only)
 
     def close(self) -> None:
-        with self.lock:
-            self._stop_workers()
-            self.store.close()
-            if self._govkz_client is not None:
-                self._govkz_client.close()
-
-    # --- wiring ---------------------------------------------------------------------------
+        try:
+            self.writer.close()
+        finally:
+            for client in self.clients.values():
+                if client is not None:
+                    client.close()
 
     @property
-    def site(self) -> Site:
-        return self.filing.site
+    def store(self) -> Store:
+        """The store, for functions run on the writer (:meth:`Writer.call`) only."""
+        return self.writer.store
 
-    def sources(self) -> list[Source]:
-        """Every configured, enabled source; a directory expands to its text files now."""
-        return [found for spec in self.config.sources if spec.enabled
-                for found in self.sources_for(spec)]
+    def sources(self, specs: Sequence[SourceConfig] | None = None) -> list[Source]:
+        """The sources configured entries stand for (a directory: each of its files now)."""
+        chosen = self.config.sources if specs is None else specs
+        return [source for spec in chosen if spec.enabled
+                for source in expand(spec, self.config, self.clients)]
 
-    def sources_for(self, spec: SourceConfig) -> list[Source]:
-        """The sources one configured entry stands for (a directory: each of its files)."""
-        if spec.kind == "file":
-            return [TextDumpFile(path) for path in files_in(Path(spec.location))]
-        from .sources.govkz import sources_for_link
-
-        try:
-            return list(sources_for_link(spec.location, spec.langs, self.govkz_client(),
-                                         self.config.govkz))
-        except InvalidSourceURL as exc:
-            return [_Broken(spec.location, str(exc))]
-
-    def govkz_client(self) -> Any:
-        """One client for every gov.kz source, so the host sees one request at a time."""
-        if self._govkz_client is None:
-            from .sources.govkz import GovkzClient
-
-            self._govkz_client = GovkzClient(self.config.govkz)
-        return self._govkz_client
-
-    # --- one build ------------------------------------------------------------------------
-
-    def build(self, sources: Iterable[Source] | None = None,
-              progress: Callable[[Iterable[Source]], Iterable[Source]] | None = None
-              ) -> BuildReport:
-        """Read every source, store what is new, publish what changed."""
+    def refresh(self, sources: Iterable[Source] | None = None, *,
+                progress: Callable[[list[Source]], Iterable[Source]] | None = None,
+                publish: bool = True) -> BuildReport:
+        """Read ``sources`` (default: every configured one), store what is new or changed,
+        and publish what changed. Never raises for a bad source."""
+        chosen = sorted(self.sources() if sources is None else sources,
+                        key=attrgetter("name"))
+        self.health.read_sources(source.name for source in chosen)
+        self.writer.call(self._refresh_derived)
+        states, empty = self.writer.call(self._plan, chosen)
+        run = _Run(keys={} if empty else None)
         report = BuildReport()
-        self.refresh_derived()
-        fresh: set[str] = set()
-        chosen = list(sources) if sources is not None else self.sources()
-        self._workers = self._start_workers(chosen)
-        self._keys_of_build = {} if self.store.is_empty() else None
+        workers = self._start_workers(chosen, states)
         try:
-            with self._batch() as written_since_commit:
-                for source in (progress(chosen) if progress else chosen):
-                    outcome = self.ingest(source, fresh, self._prepared(source))
-                    report.sources.append(outcome)
-                    written_since_commit(outcome.new + outcome.changed)
-            report.publish = self.regenerate()
+            reads = (self._read(source, states.get(source.name), workers)
+                     for source in (progress(chosen) if progress else chosen))
+            for chunk in _chunks(reads):
+                report.sources.extend(self.writer.call(self._store_chunk, run, chunk))
+            if publish:
+                report.publish = self.writer.call(self._publish, workers)
         finally:
-            self._stop_workers()
-            self._keys_of_build = None
+            if workers is not None:
+                workers.close()
         return report
 
-    @contextmanager
-    def _batch(self) -> Iterator[Callable[[int], None]]:
-        """With workers (a big build), sources are stored in transactions of several files,
-        committed every ``BATCH_ITEMS`` items; else each source commits on its own.
+    def publish(self) -> PublishOutcome:
+        """Publish whatever the store holds unpublished (and the OPML and index if missing)."""
+        return self.writer.call(self._publish, None)
 
-        Either way a crash loses no published state: the sources of an uncommitted batch
-        are read again by the next run, since their new state was not committed either.
-        """
-        if self._workers is None:
-            yield lambda count: None
-            return
-        pending = 0
+    # --- reading (any thread) ----------------------------------------------------------------
 
-        def written(count: int) -> None:
-            nonlocal pending
-            pending += count
-            if pending >= BATCH_ITEMS:
-                self.store.commit_so_far()
-                pending = 0
+    def _read(self, source: Source, state: dict[str, Any] | None, workers: Any) -> _Read:
+        now = self.clock()
+        if source.resting(state, now):
+            return _Read(source, now, resting=True)
+        try:
+            prepared = self._prepared(source, workers)
+            if prepared is None:
+                return _Read(source, now, source.read(_Context(self, source.name, now, state)))
+            if prepared.error:
+                return _Read(source, now, error=prepared.error)
+            return _Read(source, now, prepared.result, prepared.sightings)
+        except (SourceError, FeedsvcError) as exc:
+            return _Read(source, now, error=str(exc))
+        except Exception as exc:  # a bug, but one source must not take the others down
+            log.error("source.crashed source=%s error=%r", source.name, exc, exc_info=True)
+            return _Read(source, now, error=f"{source.name}: internal error: {exc!r}")
 
-        with self.lock, self.store.transaction():
-            yield written
-
-    def _prepared(self, source: Source) -> Any:
+    @staticmethod
+    def _prepared(source: Source, workers: Any) -> Any:
         """What a worker read of ``source``, or None to read it here."""
-        workers = self._workers
         if workers is None or source.name not in workers:
             return None
         try:
             return workers.take(source.name)
-        except Exception as exc:  # a dead worker: finish on one core
-            log.warning("build.parallel_failed error=%r; going on in one process", exc)
-            self._stop_workers()
+        except Exception as exc:  # a dead worker: read this one here
+            log.warning("build.parallel_failed source=%s error=%r; reading it here",
+                        source.name, exc)
             return None
 
-    def _stop_workers(self) -> None:
-        if self._workers is not None:
-            self._workers.close()
-            self._workers = None
-
-    def _start_workers(self, chosen: list[Source]) -> Any:
-        """Workers for the changed files of a big build, or None when one core is enough."""
+    def _start_workers(self, chosen: list[Source], states: dict[str, Any]) -> Any:
+        """Workers for the sources that can be read in other processes, when there are
+        enough of them to pay for starting Python; None when one core is enough."""
         if not self.parallel:
             return None
+        now = self.clock()
         jobs = []
         size = 0
         for source in chosen:
-            if not isinstance(source, TextDumpFile):
-                continue
-            previous = self.store.source_state(source.name)
-            if unchanged_since(source.path, previous):
-                continue
-            jobs.append((source.name, previous))
-            size += source.path.stat().st_size if source.path.is_file() else 0
-        if len(jobs) < 2 or size < PARALLEL_MIN_BYTES:
+            state = states.get(source.name)
+            amount = source.worker_bytes(state)
+            if amount is not None and not source.resting(state, now):
+                jobs.append((source, state, now))
+                size += amount
+        if len(jobs) < PARALLEL_MIN_SOURCES or size < PARALLEL_MIN_BYTES:
             return None
         from .parallel import Workers
 
-        log.info("build.parallel files=%d bytes=%d", len(jobs), size)
-        workers = Workers(self.config, self.store.live_organisations())
-        # The first file is read here, while the workers start (spawning Python and loading
-        # the registry and topics takes them longer than that file takes the main process).
+        log.info("build.parallel sources=%d bytes=%d", len(jobs), size)
+        workers = Workers(self.config, self.writer.call(self.store.live_organisations),
+                          self.site)
+        # The first source is read here, while the workers start (spawning Python and loading
+        # the registry and topics takes them longer than that file takes this process).
         workers.prepare(jobs[1:])
         return workers
 
-    def ingest(self, source: Source, fresh: set[str] | None = None,
-               prepared: Any = None) -> SourceOutcome:
-        """Read one source (or take what a worker read) and store it. Never raises for a bad
-        source: the failure is logged and recorded, and the caller goes on."""
-        now = self.clock().astimezone(ALMATY)
+    # --- on the writer thread ------------------------------------------------------------------
+
+    def _plan(self, chosen: list[Source]) -> tuple[dict[str, Any], bool]:
+        """Each source's saved state, and whether the store is empty."""
+        return {s.name: self.store.source_state(s.name) for s in chosen}, self.store.is_empty()
+
+    def is_known(self, name: str, item: Item) -> bool:
+        """True when the store holds exactly ``item`` as source ``name`` told it."""
+        store = self.store
+        keys = store.lookup_keys(item.identity_keys())
+        atom_id = keys.get(item.news_key or "") or keys.get(item.title_key)
+        if atom_id is None:
+            return False
+        stored = store.sightings([atom_id]).get(atom_id, {}).get(name)
+        return stored is not None and stored[0] == item.content_hash()
+
+    def _store_chunk(self, run: _Run, chunk: list[_Read]) -> list[SourceOutcome]:
+        """Store several sources in one transaction (a crash loses no published state: the
+        sources of an uncommitted chunk are read again next time, their state was not
+        committed either)."""
+        if run.keys is not None and self._last_run not in (0, run.number):
+            run.keys = None  # another refresh wrote keys this one does not know
+        self._last_run = run.number
+        with self.store.transaction():
+            return [self._store_one(run, read) for read in chunk]
+
+    def _store_one(self, run: _Run, read: _Read) -> SourceOutcome:
+        source, now = read.source, read.now
         outcome = SourceOutcome(source.name)
-        self.active_sources.add(source.name)
-        sightings = None
-        if self._resting(source, now):
+        if read.resting:
             outcome.skipped = True
             log.info("source.resting source=%s", source.name)
             return outcome
-        try:
-            if prepared is None:
-                result = source.read(_Context(self, source.name, now))
-            elif prepared.error:
-                return self._failed(outcome, prepared.error, now)
-            else:
-                result, sightings = prepared.result, prepared.sightings
-        except (SourceError, FeedsvcError) as exc:
-            return self._failed(outcome, str(exc), now, source)
-        except Exception as exc:  # a bug, but one source must not take the others down
-            log.error("source.crashed source=%s error=%r", source.name, exc, exc_info=True)
-            return self._failed(outcome, f"{source.name}: internal error: {exc!r}", now, source)
-        outcome.warnings = result.warnings
-        outcome.stats = result.stats
+        if read.error is not None or read.result is None:
+            return self._failed(outcome, read.error or "nothing read", now, source)
+        result = read.result
+        outcome.warnings, outcome.stats = result.warnings, result.stats
         for warning in result.warnings:
             log.warning("source.warning %s", warning)
-        self._store(source.name, result, outcome, now, fresh if fresh is not None else set(),
-                    sightings)
+        try:
+            with self.store.transaction():  # a savepoint: this source only
+                changes = self._apply_read(run, read, now)
+        except (FeedsvcError, ValueError, OverflowError, TypeError) as exc:
+            # A value the store cannot take: this source fails, the others go on.
+            log.error("source.unstorable source=%s error=%r", source.name, exc, exc_info=True)
+            return self._failed(outcome, f"{source.name}: cannot store what was read: {exc}",
+                                now, source)
+        if changes is None:
+            outcome.skipped = True
+        else:
+            outcome.new, outcome.changed, outcome.unchanged = (changes.new, changes.changed,
+                                                               changes.unchanged)
+            run.fresh |= changes.created
+            if run.keys is not None:
+                for key, _, atom_id in changes.keys:
+                    run.keys.setdefault(key, atom_id)
+        self.health.succeeded(source.name, now, changes.first_sightings if changes else 0)
         log.info("source.read source=%s new=%d changed=%d unchanged=%d skipped=%s",
                  source.name, outcome.new, outcome.changed, outcome.unchanged,
                  str(outcome.skipped).lower())
         return outcome
 
-    def _resting(self, source: Source, now: datetime) -> bool:
-        """Sources with a circuit breaker (gov.kz) rest after repeated failures."""
-        resting = getattr(source, "resting", None)
-        if resting is None:
-            return False
-        with self.lock:
-            state = self.store.source_state(source.name)
-        return bool(resting(state, now))
+    def _apply_read(self, run: _Run, read: _Read, now: datetime) -> Changes | None:
+        """Decide and write what one source's read changes; None if it saw nothing new."""
+        store, name, result = self.store, read.source.name, read.result
+        assert result is not None
+        if result.unchanged:
+            store.record_success(name, result.state, now)
+            return None
+        sightings = read.sightings
+        if sightings is None:
+            sightings = group_sightings(result.items)
+        now = now.astimezone(ALMATY)
+        changes = decide(name, sightings, self._snapshot(run, sightings), now,
+                         self.filing.file, run.fresh)
+        store.write_items(changes.items)
+        store.write_keys((key, item_id) for key, item_id, _ in changes.keys)
+        store.write_sightings(changes.sightings, now)
+        store.refile(changes.refilings)
+        store.file_new_items(changes.new_ids, changes.new_members)
+        store.record_success(name, result.state, now)
+        store.add_source_items(name, changes.first_sightings)
+        store.mark_dirty(changes.dirty_feeds)
+        return changes
 
-    def _failed(self, outcome: SourceOutcome, message: str, now: datetime,
-                source: Source | None = None) -> SourceOutcome:
-        outcome.error = message
-        log.error("source.failed %s", message)
-        with self.lock, self.store.transaction():
-            after_failure = getattr(source, "state_after_failure", None)
-            state = after_failure(self.store.source_state(outcome.name), now) \
-                if after_failure else None
-            self.store.record_failure(outcome.name, message, now, state)
-        return outcome
-
-    def _store(self, name: str, result: SourceResult, outcome: SourceOutcome, now: datetime,
-               fresh: set[str], sightings: list[Sighting] | None = None) -> None:
-        with self.lock:
-            if result.unchanged:
-                outcome.skipped = True
-                with self.store.transaction():
-                    self.store.record_success(name, result.state, now)
-                return
-            if sightings is None:
-                sightings = group_sightings(result.items)
-            with self.store.transaction():
-                changes = decide(name, sightings, self._snapshot(sightings), now,
-                                 self.filing.file, fresh)
-                self._apply(changes, now)
-                self.store.record_success(name, result.state, now)
-                self.store.add_source_items(name, changes.first_sightings)
-                self.store.mark_dirty(changes.dirty_feeds)
-            fresh |= changes.created
-            if self._keys_of_build is not None:
-                for key, _, atom_id in changes.keys:
-                    self._keys_of_build.setdefault(key, atom_id)
-        outcome.new, outcome.changed, outcome.unchanged = (changes.new, changes.changed,
-                                                           changes.unchanged)
-
-    def _snapshot(self, sightings: list[Sighting]) -> Snapshot:
+    def _snapshot(self, run: _Run, sightings: list[Sighting]) -> Snapshot:
         store = self.store
-        known = self._keys_of_build
+        known = run.keys
         if known is None:
             keys = store.lookup_keys(key for s in sightings for key in s.keys)
-        else:  # the store was empty: every key it knows, this build wrote and remembers
+        else:  # the store was empty: every key it knows, this refresh wrote and remembers
             keys = {key: known[key] for s in sightings for key in s.keys if key in known}
         atoms = set(keys.values())
         return Snapshot(keys, store.item_rows(atoms), store.sightings(atoms), store.next_item_id())
 
-    def _apply(self, changes: Changes, now: datetime) -> None:
-        self.store.write_items(changes.items)
-        self.store.write_keys((key, item_id) for key, item_id, _ in changes.keys)
-        self.store.write_sightings(changes.sightings, now)
-        self.store.refile(changes.refilings)
-        self.store.file_new_items(changes.new_ids, changes.new_members)
+    def _failed(self, outcome: SourceOutcome, message: str, now: datetime,
+                source: Source) -> SourceOutcome:
+        outcome.error = message
+        log.error("source.failed %s", message)
+        with self.store.transaction():
+            state = source.state_after_failure(self.store.source_state(outcome.name), now)
+            self.store.record_failure(outcome.name, message, now, state)
+        self.health.failed(outcome.name, now, message)
+        return outcome
 
-    # --- derived data: topics and memberships -----------------------------------------------
+    def _publish(self, workers: Any) -> PublishOutcome:
+        outcome = self.publisher.regenerate(workers)
+        self.health.published(self.clock(), outcome.errors)
+        return outcome
 
-    def refresh_derived(self) -> None:
+    def _refresh_derived(self) -> None:
         """Re-file every stored item when the registry or the topics file changed.
 
         Editing the taxonomy or fetching organisation names must show in the next build's
         feeds without re-reading any source.
         """
         fingerprint = f"{__version__}|{self.filing.fingerprint}"
-        with self.lock:
-            previous = self.store.get_meta("derived")
-            if previous == fingerprint:
-                return
-            if previous is not None:
-                log.info("refile.start reason=registry-or-topics-changed items=%d",
-                         self.store.count_items())
-                self._refile_all()
-            with self.store.transaction():
-                self.store.set_meta("derived", fingerprint)
+        store = self.store
+        previous = store.get_meta("derived")
+        if previous == fingerprint:
+            return
+        if previous is not None:
+            log.info("refile.start reason=registry-or-topics-changed items=%d",
+                     store.count_items())
+            self._refile_all()
+        with store.transaction():
+            store.set_meta("derived", fingerprint)
 
     def _refile_all(self) -> None:
-        with self.store.transaction():
-            self.store.mark_dirty(self.store.all_member_feeds())
-            for batch in self.store.iter_items():
+        store = self.store
+        with store.transaction():
+            store.mark_dirty(store.all_member_feeds())
+            for batch in store.iter_items():
                 filings = []
                 moves = []
                 for row, item in batch:
@@ -427,138 +523,43 @@ class Pipeline:
                     key = sort_key(item, row.atom_id, row.first_seen)
                     filings.append((row.item_id, topics, feeds, key))
                     moves.append(Refiling(row.item_id, feeds, key, row.feeds, row.sort_key))
-                self.store.update_filing(filings)
-                self.store.refile(moves)
-            self.store.mark_dirty(self.store.all_member_feeds())
-
-    # --- publishing -----------------------------------------------------------------------
-
-    @property
-    def has_pending(self) -> bool:
-        """Whether some stored change still waits to be published."""
-        with self.lock:
-            return bool(self.store.dirty_feeds())
-
-    def regenerate(self) -> PublishOutcome:
-        """Render and publish the feeds that may have changed, then the OPML and index.
-
-        The list of feeds to publish lives in the store and is cleared only once they are
-        published, so a run that dies half way is completed by the next one.
-        """
-        with self.lock:
-            out = self.config.out_dir
-            if not self._swept:
-                remove_stale_temporaries(out)
-                self._swept = True
-            records = self.store.feed_records()
-            dirty = self.store.dirty_feeds()
-            todo = set(dirty)
-            settings = self._render_fingerprint()
-            if self.store.get_meta("render") != settings:
-                todo |= set(records) | self.store.all_member_feeds()
-            todo |= {key for key, rec in records.items() if not (out / rec.path).exists()}
-            outcome = PublishOutcome()
-            site = self.site
-            new_records = self._publish_feeds(sorted(todo), site, records, outcome)
-            changed = [r for r in new_records if records.get(r.feed) != r]
-            if changed or todo or any(not (out / name).exists()
-                                      for name in ("feeds.opml", "index.html")):
-                self._publish_listings(site, {**records, **{r.feed: r for r in changed}},
-                                       outcome)
-            with self.store.transaction():
-                self.store.save_feed_records(changed)
-                self.store.set_meta("render", settings)
-                self.store.clear_dirty(dirty)
-            self.last_regeneration = self.clock()
-        if outcome.written:
-            log.info("publish.done written=%d unchanged=%d", len(outcome.written),
-                     outcome.unchanged)
-        return outcome
-
-    def _publish_feeds(self, keys: list[str], site: Site, records: dict[str, FeedRecord],
-                       outcome: PublishOutcome) -> list[FeedRecord]:
-        published = None
-        if self.parallel and len(keys) >= PARALLEL_MIN_FEEDS:
-            workers = self._workers  # a build's, which read its files
-            try:
-                if workers is None:
-                    from .parallel import Workers
-
-                    workers = Workers(self.config, self.store.live_organisations())
-                published = workers.render(keys, records)
-            except Exception as exc:  # workers could not start or died: render here
-                log.warning("publish.parallel_failed error=%r; rendering in one process", exc)
-            finally:
-                if workers is not None and workers is not self._workers:
-                    workers.close()
-        if published is None:
-            published = [publish_feed(self.store, key, site, self.config, records.get(key))
-                         for key in keys]
-        for record, written in published:
-            if written:
-                outcome.written.append(record.path)
-            else:
-                outcome.unchanged += 1
-        return [record for record, _ in published]
-
-    def _publish_listings(self, site: Site, records: dict[str, FeedRecord],
-                          outcome: PublishOutcome) -> None:
-        listings = [Listing(_spec_for(record, site), record.total, record.updated)
-                    for record in records.values()]
-        for name, data in (("feeds.opml", render_opml(listings, site)),
-                           ("index.html", render_index(listings, site))):
-            if write_if_changed(self.config.out_dir / name, data):
-                outcome.written.append(name)
-
-    def _render_fingerprint(self) -> str:
-        config = self.config
-        parts = [__version__, config.normalised_base_url, str(config.entry_cap),
-                 config.language, self.filing.fingerprint]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()
-
-    # --- health ---------------------------------------------------------------------------
-
-    def health(self) -> dict[str, Any]:
-        with self.lock:
-            rows = self.store.source_health()
-        sources = {}
-        failing = False
-        for row in rows:
-            if self.active_sources and row.name not in self.active_sources:
-                continue  # a source from an earlier configuration
-            healthy = row.failures == 0
-            failing |= not healthy
-            sources[row.name] = {
-                "healthy": healthy,
-                "last_success": row.last_success.isoformat() if row.last_success else None,
-                "last_failure": row.last_failure.isoformat() if row.last_failure else None,
-                "last_error": row.last_error,
-                "consecutive_failures": row.failures,
-                "items": row.items,
-            }
-        return {
-            "status": "failing" if failing else "ok",
-            "sources": sources,
-            "last_regeneration": self.last_regeneration.astimezone(ALMATY).isoformat()
-            if self.last_regeneration else None,
-        }
+                store.update_filing(filings)
+                store.refile(moves)
+            store.mark_dirty(store.all_member_feeds())
 
 
-def publish_feed(store: Store, key: str, site: Site, config: Config,
-                 previous: FeedRecord | None) -> tuple[FeedRecord, bool]:
-    """Render one feed from the store and write it if its bytes changed."""
-    spec = feed_spec(FeedRef.from_key(key), site)
-    entries = store.feed_entries(key, config.entry_cap)
-    fallback = previous.updated if previous else None
-    data = render_atom(spec, entries, site, fallback)
-    written = write_if_changed(config.out_dir / spec.path, data)
-    record = FeedRecord(key, spec.title, spec.path, store.feed_total(key),
-                        feed_updated(entries, fallback) if entries or fallback else None,
-                        hashlib.sha256(data).hexdigest())
-    return record, written
+def _chunks(reads: Iterator[_Read]) -> Iterator[list[_Read]]:
+    """Reads grouped so that each group holds about ``BATCH_ITEMS`` items (or is the rest).
+
+    Each group is one transaction: committing after every file would write every touched index
+    page again per file (identity keys are hashes, all over their index).
+    """
+    chunk: list[_Read] = []
+    size = 0
+    for read in reads:
+        chunk.append(read)
+        size += read.size
+        if size >= BATCH_ITEMS:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
-def _spec_for(record: FeedRecord, site: Site) -> FeedSpec:
-    return feed_spec(FeedRef.from_key(record.feed), site)
+def make_pipeline(config: Config, *, clock: Clock | None = None,
+                  parallel: bool = False) -> Pipeline:
+    """Open the store and wire every part once: what ``feedsvc build`` and the daemon run on.
 
-
+    ``parallel``: read big batches of files, and render many feeds, in worker processes.
+    """
+    writer = Writer(lambda: Store(config.db))
+    try:
+        filing = Filing.load(config, writer.call(writer.store.live_organisations))
+        site = Site(config.normalised_base_url, config.language, filing.registry,
+                    filing.topic_names, config.entry_cap)
+        clients = make_clients(config)
+    except BaseException:
+        writer.close()
+        raise
+    return Pipeline(config, writer, filing, site, clients, clock=clock or default_clock(),
+                    parallel=parallel)

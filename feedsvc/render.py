@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,12 +21,11 @@ from lxml import etree
 
 from . import __version__
 from .links import org_news_page
-from .model import ALMATY, FeedRef, StoredItem
+from .model import ALMATY, FeedRef, StoredItem, uuid5_urn
 from .registry import Registry
 from .text import summarise, xml_safe
 
 PROJECT_URL = "https://github.com/feedsvc/feedsvc"
-_ID_NAMESPACE = bytes.fromhex("6f1c2a8e3f535b3e9d2a8a1f0c9e4b71")
 #: A fixed date for feeds that have never had an entry, so their bytes are stable too.
 _EPOCH = datetime(2024, 1, 1, tzinfo=ALMATY)
 
@@ -60,12 +60,24 @@ def labels(lang: str) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Site:
-    """What every rendered file needs to know about where it is published."""
+    """Everything besides the stored items that the published bytes depend on.
+
+    Anything that changes the output must be a field here: :attr:`fingerprint` tells a
+    publisher when every file has to be rendered again.
+    """
 
     base_url: str  # ends with "/"
     default_lang: str
     registry: Registry
     topic_names: dict[str, dict[str, str]] = field(default_factory=dict)
+    entry_cap: int = 50  # entries per feed
+
+    @property
+    def fingerprint(self) -> str:
+        names = json.dumps(self.topic_names, sort_keys=True, ensure_ascii=False)
+        parts = [__version__, self.base_url, str(self.entry_cap), self.default_lang,
+                 self.registry.fingerprint, names]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -112,25 +124,7 @@ def feed_spec(ref: FeedRef, site: Site) -> FeedSpec:
 
 
 def feed_id(ref: FeedRef) -> str:
-    return _uuid5_urn("feed:" + ref.key)
-
-
-def atom_id_for(key: str) -> str:
-    """The permanent Atom id of an item first known by identity ``key``."""
-    return _uuid5_urn(key)
-
-
-def _uuid5_urn(name: str) -> str:
-    """``urn:uuid:`` + RFC 4122 version-5 UUID of ``name`` in our namespace.
-
-    The same value as ``uuid.uuid5``, computed directly: it runs once per stored item, and the
-    uuid module costs more to import and call than the hash itself.
-    """
-    digest = bytearray(hashlib.sha1(_ID_NAMESPACE + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return uuid5_urn("feed:" + ref.key)
 
 
 def feed_updated(entries: Sequence[StoredItem], fallback: datetime | None) -> datetime:

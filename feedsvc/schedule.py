@@ -1,18 +1,21 @@
-"""The daemon's scheduler: one APScheduler job per configured source, one debounced regeneration.
+"""The daemon's schedule: when each configured source is read again.
 
-Each source job reads its source (a directory is listed anew every time, so dropped-in files are
-picked up) and stores what it brought; it never renders. When a job leaves feeds to re-render, it
-asks for a regeneration a moment later; requests that arrive while one is already pending join
-it, so ten sources finishing together cause one regeneration.
+The first pass reads every source in one refresh, exactly as ``feedsvc build`` does (the same
+workers, the same batching, the same result). After it, each configured entry has its own
+APScheduler job, with its own interval and jitter, ``max_instances=1`` (a slow source never piles
+up runs) and coalescing (a laptop waking up does not replay a backlog). Every job calls the one
+refresh of :mod:`feedsvc.pipeline` for the sources its entry stands for now (a directory is
+listed anew, so dropped-in files are picked up); the refresh stores and publishes through the
+pipeline's single writer thread.
 
-A failing source is retried sooner than its interval but with exponential backoff, never stops
-the other jobs (each runs in its own worker thread, ``max_instances=1`` so a hanging one never
-piles up), and shows in the health data.
+A failing source is retried sooner than its interval but with exponential backoff, and never
+stops the other jobs.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,11 +25,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import Config, SourceConfig
-from .pipeline import Pipeline
+from .errors import ConfigError
+from .pipeline import BuildReport, Pipeline
+from .sources import KINDS, Source
 
 log = logging.getLogger(__name__)
 
-REGENERATE_JOB = "regenerate"
+FIRST_PASS_JOB = "first-pass"
 #: Failure backoff: first retry after this long, doubling up to the source's own interval.
 RETRY_BASE_SECONDS = 5.0
 
@@ -43,87 +48,100 @@ class _Backoff:
         return min(interval, RETRY_BASE_SECONDS * 2 ** (count - 1))
 
 
-class Daemon:
-    """Runs the pipeline on a schedule; the caller serves the output directory."""
+def interval_for(config: Config, source: SourceConfig) -> float:
+    """Seconds between reads of ``source``; refuses anything but a positive finite number,
+    whoever built the configuration (a zero or negative interval would spin)."""
+    interval = source.interval
+    if interval is None:
+        interval = getattr(config, KINDS[source.kind].interval_setting)
+    if not (isinstance(interval, int | float) and math.isfinite(interval) and interval > 0):
+        raise ConfigError(str(config.path or "configuration"),
+                          f"{source.location}: the interval must be a positive number of "
+                          f"seconds, not {interval!r}")
+    return float(interval)
 
-    def __init__(self, config: Config, pipeline: Pipeline, *, debounce: float = 1.0,
-                 max_workers: int = 8) -> None:
+
+class Daemon:
+    """Runs the pipeline's refresh on a schedule; the caller serves the output directory."""
+
+    def __init__(self, config: Config, pipeline: Pipeline, *, max_workers: int = 8) -> None:
         self.config = config
         self.pipeline = pipeline
-        self.debounce = debounce
         self.backoff = _Backoff()
-        self._regen_lock = threading.Lock()
+        self.first_pass_done = threading.Event()
+        self.intervals = {f"source-{index}": interval_for(config, spec)
+                          for index, spec in enumerate(config.sources) if spec.enabled}
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers)},
             job_defaults={"coalesce": True, "max_instances": 1},
         )
 
-    def interval_for(self, source: SourceConfig) -> float:
-        if source.interval is not None:
-            return source.interval
-        return self.config.file_interval if source.kind == "file" else self.config.govkz_interval
+    def _specs(self) -> dict[str, SourceConfig]:
+        return {f"source-{index}": spec for index, spec in enumerate(self.config.sources)
+                if spec.enabled}
 
     def start(self) -> None:
-        """Schedule every enabled source to run now and then every interval."""
-        self.pipeline.refresh_derived()
-        now = datetime.now(UTC)
-        for index, source in enumerate(self.config.sources):
-            if not source.enabled:
-                continue
-            interval = self.interval_for(source)
-            self.scheduler.add_job(
-                self.run_source, IntervalTrigger(seconds=interval,
-                                                 jitter=self.config.jitter * interval),
-                args=[source, f"source-{index}"], id=f"source-{index}", name=source.location,
-                next_run_time=now, misfire_grace_time=max(1, int(interval)),
-            )
-            log.info("schedule.source source=%s kind=%s interval=%.0fs", source.location,
-                     source.kind, interval)
+        """Publish what the store holds, then read every source once, now, in the background."""
+        self.pipeline.health.started = False
+        self.pipeline.publish()  # the index and OPML are there before any source is read
+        self.scheduler.add_job(self.first_pass, id=FIRST_PASS_JOB, name="first pass",
+                               next_run_time=datetime.now(UTC), misfire_grace_time=None)
         self.scheduler.start()
 
-    def run_source(self, source: SourceConfig, job_id: str) -> None:
-        """One scheduled run of one configured source (a directory: each of its files)."""
+    def first_pass(self) -> None:
+        """Every source in one refresh, like ``feedsvc build``; then each gets its own job."""
         try:
-            outcomes = [self.pipeline.ingest(s) for s in self.pipeline.sources_for(source)]
-            failed = any(outcome.error for outcome in outcomes)
-        except Exception:  # listing a directory or a bad link: keep the job alive
-            log.exception("source.job_failed source=%s", source.location)
-            failed = True
-        self._after_run(job_id, source, failed)
-        if self.pipeline.has_pending:
-            self.request_regeneration()
+            by_job = {job_id: self._expand(spec) for job_id, spec in self._specs().items()}
+            report = self.pipeline.refresh([s for found in by_job.values() for s in found or ()])
+            failed = {outcome.name for outcome in report.failed}
+            for job_id, spec in self._specs().items():
+                self._schedule(job_id, spec)
+                found = by_job[job_id]
+                self._after_run(job_id, spec,
+                                found is None or any(s.name in failed for s in found))
+        finally:
+            self.pipeline.health.started = True
+            self.first_pass_done.set()
 
-    def _after_run(self, job_id: str, source: SourceConfig, failed: bool) -> None:
+    def _expand(self, spec: SourceConfig) -> list[Source] | None:
+        try:
+            return self.pipeline.sources([spec])
+        except Exception:  # listing a directory: the job retries later
+            log.exception("source.job_failed source=%s", spec.location)
+            return None
+
+    def _schedule(self, job_id: str, spec: SourceConfig) -> None:
+        interval = self.intervals[job_id]
+        self.scheduler.add_job(
+            self.run_source, IntervalTrigger(seconds=interval,
+                                             jitter=self.config.jitter * interval),
+            args=[spec, job_id], id=job_id, name=spec.location,
+            misfire_grace_time=max(1, int(interval)))
+        log.info("schedule.source source=%s kind=%s interval=%.0fs", spec.location, spec.kind,
+                 interval)
+
+    def run_source(self, spec: SourceConfig, job_id: str) -> None:
+        """One scheduled run of one configured entry (a directory: each of its files)."""
+        try:
+            report: BuildReport | None = self.pipeline.refresh(self.pipeline.sources([spec]))
+        except Exception:  # listing a directory or a bug: keep the job alive
+            log.exception("source.job_failed source=%s", spec.location)
+            report = None
+        self._after_run(job_id, spec, report is None or bool(report.failed))
+
+    def _after_run(self, job_id: str, spec: SourceConfig, failed: bool) -> None:
         if failed:
             self.backoff.failures[job_id] = self.backoff.failures.get(job_id, 0) + 1
         else:
             self.backoff.failures.pop(job_id, None)
-        delay = self.backoff.delay(job_id, self.interval_for(source))
+        delay = self.backoff.delay(job_id, self.intervals[job_id])
         if delay is not None:
-            log.info("source.retry source=%s in=%.0fs failures=%d", source.location, delay,
+            log.info("source.retry source=%s in=%.0fs failures=%d", spec.location, delay,
                      self.backoff.failures[job_id])
             self.scheduler.modify_job(job_id,
                                       next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
 
-    def request_regeneration(self) -> None:
-        """Regenerate soon; a request while one is pending joins it (debounce)."""
-        with self._regen_lock:
-            if self.scheduler.get_job(REGENERATE_JOB) is not None:
-                return
-            self.scheduler.add_job(
-                self.regenerate, "date",
-                run_date=datetime.now(UTC) + timedelta(seconds=self.debounce),
-                id=REGENERATE_JOB, misfire_grace_time=None)
-
-    def regenerate(self) -> None:
-        try:
-            self.pipeline.regenerate()
-        except Exception:
-            log.exception("publish.failed")
-
     def stop(self) -> None:
-        """Stop scheduling; jobs under way finish their current store write (the store lock)."""
+        """Stop scheduling; a refresh under way finishes its current write on the writer."""
         self.scheduler.shutdown(wait=False)
-        with self.pipeline.lock:
-            pass

@@ -20,7 +20,16 @@ from typing import Any
 import orjson
 
 from .errors import StoreError
-from .model import Item, ItemDigest, StoredItem, order_tie
+from .model import (
+    Item,
+    ItemDigest,
+    ItemRow,
+    ItemWrite,
+    Refiling,
+    SortKey,
+    StoredItem,
+    order_tie,
+)
 from .registry import Organisation
 
 _MIGRATIONS: list[str] = [
@@ -171,49 +180,6 @@ WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
 _CHUNK = 400  # ids per IN (...): some queries use each twice, under SQLite's old 999
 
 
-#: Where an item sits in its feeds, newest first: (time in seconds, news id, tie-breaker).
-SortKey = tuple[int, int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class ItemRow:
-    """What the ingest decider needs to know about a stored item."""
-
-    item_id: int
-    atom_id: str
-    news_id: int | None
-    content_hash: str
-    updated: datetime
-    first_seen: datetime
-    topics: tuple[str, ...]
-    feeds: frozenset[str] = frozenset()
-    sort_key: SortKey | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ItemWrite:
-    digest: ItemDigest
-    item_id: int
-    atom_id: str
-    updated: str  # ISO 8601, as stored
-    first_seen: str
-    topics: tuple[str, ...]
-    feeds: frozenset[str]
-    sort_key: SortKey
-    source: str | None = None  # the item's only source, whose sighting the item is
-
-
-@dataclass(frozen=True, slots=True)
-class Refiling:
-    """An item leaves ``old_feeds`` (filed under ``old_key``) for ``feeds`` (under ``key``)."""
-
-    item_id: int
-    feeds: frozenset[str]
-    key: SortKey
-    old_feeds: frozenset[str] = frozenset()
-    old_key: SortKey | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class SourceHealth:
     name: str
@@ -239,7 +205,7 @@ def _dt(value: str | None) -> datetime | None:
 
 
 class Store:
-    """One SQLite file. Not thread-safe: the pipeline serialises access to it."""
+    """One SQLite file, used by the thread that opened it (the pipeline's writer thread)."""
 
     def __init__(self, path: Path, cache_mib: int = 64) -> None:
         """``cache_mib``: SQLite's page cache. Writing a big build wants a large one (see
@@ -248,7 +214,7 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._depth = 0  # transactions open: 1 for BEGIN, more for savepoints inside it
-            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+            self.db = sqlite3.connect(path, isolation_level=None,
                                       timeout=10)
             self._refuse_newer()  # before anything below writes to the file
             # A new store gets 16 KiB pages instead of 4 KiB: an item's row (about 1.5 KB)
@@ -277,6 +243,26 @@ class Store:
             raise StoreError(str(path), f"cannot open the store: {exc}") from exc
         except OSError as exc:
             raise StoreError(str(path), f"cannot create the store: {exc.strerror}") from exc
+
+    @classmethod
+    def open_reader(cls, path: Path) -> Store:
+        """The store opened read-only, for a command that only looks things up while a build
+        or daemon may own it (no migration, no write, no lock)."""
+        store = cls.__new__(cls)
+        store.path = path
+        store._depth = 0
+        try:
+            store.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                       isolation_level=None, timeout=10)
+            version = store.db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(str(path), f"cannot open the store: {exc}") from exc
+        if version != SCHEMA_VERSION:
+            store.db.close()
+            raise StoreError(str(path), f"schema {version}, this version reads "
+                             f"{SCHEMA_VERSION}; run 'feedsvc build' once to upgrade it")
+        store.db.create_function("feedsvc_tie", 1, order_tie, deterministic=True)
+        return store
 
     def close(self) -> None:
         self.db.close()

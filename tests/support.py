@@ -11,7 +11,7 @@ from pathlib import Path
 import feedparser
 
 from feedsvc.config import Config, SourceConfig
-from feedsvc.pipeline import BuildReport, Pipeline
+from feedsvc.pipeline import BuildReport, make_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -59,10 +59,10 @@ class Site:
 
     def build(self, *sources: Path, **overrides: object) -> BuildReport:
         """One build; then the store must be consistent, whatever the build met."""
-        pipeline = Pipeline(self.config(*sources, **overrides), clock=self.clock)
+        pipeline = make_pipeline(self.config(*sources, **overrides), clock=self.clock)
         try:
-            report = pipeline.build()
-            assert pipeline.store.integrity_problems() == []
+            report = pipeline.refresh()
+            assert pipeline.writer.call(pipeline.store.integrity_problems) == []
             return report
         finally:
             pipeline.close()

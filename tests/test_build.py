@@ -13,7 +13,8 @@ from lxml import etree
 
 import feedsvc.parallel as parallel_module
 import feedsvc.pipeline as pipeline_module
-from feedsvc.pipeline import BuildReport, Pipeline
+import feedsvc.publisher as publisher_module
+from feedsvc.pipeline import BuildReport, make_pipeline
 from feedsvc.store import Store
 
 from support import BASE, DUMPS, SEEDS, Site, entry_ids
@@ -126,7 +127,7 @@ def test_feed_has_the_required_atom_metadata(seeded: Site) -> None:
 def test_atom_ids_are_rfc4122_version_5_uuids() -> None:
     import uuid
 
-    from feedsvc.render import atom_id_for
+    from feedsvc.model import atom_id_for
 
     namespace = uuid.UUID("6f1c2a8e-3f53-5b3e-9d2a-8a1f0c9e4b71")
     for key in ("news:1157092:en", "title:kk:0123456789abcdef0123", "feed:ru/org/mfa"):
@@ -343,13 +344,12 @@ def test_no_temporary_file_is_left_in_the_output(seeded: Site) -> None:
 
 def test_changes_stored_but_not_yet_published_are_published_by_the_next_run(
         seeded: Site) -> None:
-    from feedsvc.pipeline import Pipeline
     from feedsvc.sources.textdump import TextDumpFile
 
     path = seeded.add("late.txt", story("A story stored before a crash", "Body."))
-    pipeline = Pipeline(seeded.config(), clock=seeded.clock)
-    try:
-        assert pipeline.ingest(TextDumpFile(path)).new == 1  # then the process "dies"
+    pipeline = make_pipeline(seeded.config(), clock=seeded.clock)
+    try:  # stored, then the process "dies" before publishing
+        assert pipeline.refresh([TextDumpFile(path)], publish=False).sources[0].new == 1
     finally:
         pipeline.close()
     assert "A story stored before a crash" not in {e.title for e in
@@ -371,9 +371,9 @@ def _mixed_sources(site: Site) -> None:
 
 
 def _build(site: Site, parallel: bool) -> BuildReport:
-    pipeline = Pipeline(site.config(), clock=site.clock, parallel=parallel)
+    pipeline = make_pipeline(site.config(), clock=site.clock, parallel=parallel)
     try:
-        return pipeline.build()
+        return pipeline.refresh()
     finally:
         pipeline.close()
 
@@ -386,7 +386,7 @@ def _files(directory: Path) -> dict[str, bytes]:
 @pytest.fixture
 def tiny_parallel_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipeline_module, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(pipeline_module, "PARALLEL_MIN_FEEDS", 1)
+    monkeypatch.setattr(publisher_module, "PARALLEL_MIN_FEEDS", 1)
 
 
 @pytest.mark.usefixtures("tiny_parallel_thresholds")
@@ -398,7 +398,7 @@ def test_a_parallel_build_writes_what_one_process_writes(
     expected = _build(serial, parallel=False)
     with caplog.at_level(logging.INFO, logger="feedsvc.pipeline"):
         report = _build(parallel, parallel=True)
-    assert any(r.getMessage().startswith("build.parallel files=") for r in caplog.records)
+    assert any(r.getMessage().startswith("build.parallel sources=") for r in caplog.records)
     assert not any("parallel_failed" in r.getMessage() for r in caplog.records)
     assert summary_counts(report) == summary_counts(expected)
     assert [o.error is None for o in report.sources] == [o.error is None
@@ -433,7 +433,11 @@ def test_a_dead_worker_leaves_the_build_to_the_main_process(
 
 
 def test_workers_run_at_a_lower_priority_than_the_main_process(site: Site) -> None:
-    workers = parallel_module.Workers(site.config(), [])
+    from feedsvc.registry import load_registry
+    from feedsvc.render import Site as PublishedSite
+
+    workers = parallel_module.Workers(site.config(), [],
+                                      PublishedSite(BASE, "en", load_registry()))
     try:
         in_worker = workers._pool.submit(os.nice, 0).result()  # os.nice(0): the current value
     finally:

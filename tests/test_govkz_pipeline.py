@@ -38,12 +38,12 @@ def link(slug: str = "mfa-brussels", lang: str | None = None) -> SourceConfig:
 def build(site: Site, server: GovkzFake, *sources: SourceConfig, **govkz_overrides: object):
     config = site.config().with_overrides(sources=sources,
                                           govkz=govkz(server, **govkz_overrides))
-    from feedsvc.pipeline import Pipeline
+    from feedsvc.pipeline import make_pipeline
 
-    pipeline = Pipeline(config, clock=site.clock)
+    pipeline = make_pipeline(config, clock=site.clock)
     try:
-        result = pipeline.build(), pipeline.health()
-        assert pipeline.store.integrity_problems() == []
+        result = pipeline.refresh(), pipeline.health.snapshot()
+        assert pipeline.writer.call(pipeline.store.integrity_problems) == []
         return result
     finally:
         pipeline.close()
@@ -124,12 +124,12 @@ def test_dead_host_fails_that_source_only(site: Site, govkz_server: GovkzFake) -
     config = site.config().with_overrides(
         sources=(SourceConfig(str(site.src), "file"), dead),
         govkz=replace(govkz(govkz_server), base_url=config_url, retries=1))
-    from feedsvc.pipeline import Pipeline
+    from feedsvc.pipeline import make_pipeline
 
-    pipeline = Pipeline(config, clock=site.clock)
+    pipeline = make_pipeline(config, clock=site.clock)
     try:
-        report = pipeline.build()
-        health = pipeline.health()
+        report = pipeline.refresh()
+        health = pipeline.health.snapshot()
     finally:
         pipeline.close()
     assert [o.name for o in report.failed] == ["govkz:mfa-brussels:en"]

@@ -15,7 +15,7 @@ import pytest
 from feedsvc.config import Config, SourceConfig
 from feedsvc.errors import StoreError
 from feedsvc.model import ALMATY, Item, Origin, normalise_title, order_tie
-from feedsvc.pipeline import Pipeline
+from feedsvc.pipeline import make_pipeline
 from feedsvc.store import PAGE_SIZE, SCHEMA_VERSION, Store
 
 from support import ROOT, FakeClock
@@ -37,11 +37,11 @@ def test_a_schema_1_store_is_migrated_and_publishes_the_same_bytes(
     monkeypatch.chdir(ROOT)  # the old store names its sources seeds/<file>
     config = Config(sources=(SourceConfig("seeds", "file"),), out_dir=tmp_path / "out",
                     db=tmp_path / "store.sqlite3", base_url="http://example.test/")
-    pipeline = Pipeline(config, clock=FakeClock())
+    pipeline = make_pipeline(config, clock=FakeClock())
     try:
-        assert pipeline.store.count_items() == 25
-        assert pipeline.store.integrity_problems() == []
-        report = pipeline.build()
+        assert pipeline.writer.call(pipeline.store.count_items) == 25
+        assert pipeline.writer.call(pipeline.store.integrity_problems) == []
+        report = pipeline.refresh()
     finally:
         pipeline.close()
     assert report.ok

@@ -36,12 +36,12 @@ import nh3
 from lxml import etree
 from lxml import html as lxml_html
 
-from ..config import LANGUAGES, GovkzConfig
+from ..config import LANGUAGES, Config, GovkzConfig, SourceConfig
 from ..errors import FetchError, InvalidSourceURL
 from ..http import Clock, HttpSettings, PoliteClient, Response, Sleep, describe_body
 from ..links import PUBLIC_SITE, item_page, org_news_page, parse_govkz_link
 from ..model import ALMATY, AUTHORITY_GOVKZ_API, Item, Origin
-from . import SourceContext, SourceResult
+from . import BaseSource, BrokenSource, SourceContext, SourceResult
 
 log = logging.getLogger(__name__)
 
@@ -405,7 +405,7 @@ class _Read:
     newest: int | None = None
 
 
-class GovkzSource:
+class GovkzSource(BaseSource):
     """One organisation's news in one language, read through :class:`GovkzClient`."""
 
     def __init__(self, slug: str, lang: str, client: GovkzClient, backfill: int,
@@ -559,6 +559,19 @@ def _time(value: Any) -> datetime | None:
         log.warning("govkz.bad_state_time value=%r", value)
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def make_client(config: Config) -> GovkzClient:
+    """One client for every gov.kz source, so the host sees one request at a time."""
+    return GovkzClient(config.govkz)
+
+
+def expand(spec: SourceConfig, config: Config, client: GovkzClient) -> list[BaseSource]:
+    """One source per language of the organisation the configured link names."""
+    try:
+        return list(sources_for_link(spec.location, spec.langs, client, config.govkz))
+    except InvalidSourceURL as exc:
+        return [BrokenSource(spec.location, str(exc))]
 
 
 def sources_for_link(url: str, langs: tuple[str, ...], client: GovkzClient,

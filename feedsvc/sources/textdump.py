@@ -21,13 +21,16 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import SourceFileError
 from ..links import parse_govkz_url
 from ..model import ALMATY, Item, Origin
 from ..text import guess_language, has_controls, strip_controls
-from . import SourceContext, SourceResult
+from . import BaseSource, SourceContext, SourceResult
+
+if TYPE_CHECKING:
+    from ..config import Config, SourceConfig
 
 TEXT_SUFFIXES = (".txt", ".text")
 
@@ -427,18 +430,33 @@ def split_glued(paragraph: str) -> list[str]:
     return [part for part in parts if part]
 
 
-class TextDumpFile:
+class TextDumpFile(BaseSource):
     """A text-dump file as a Source: re-read only when its size, mtime or content changed."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-
-    @property
-    def name(self) -> str:
-        return str(self.path)
+        self.name = str(path)
 
     def read(self, context: SourceContext) -> SourceResult:
         return read_dump(self.path, context.previous_state())
+
+    def worker_bytes(self, state: dict[str, Any] | None) -> int | None:
+        if unchanged_since(self.path, state):
+            return None
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return None  # read here, where the failure is reported
+
+
+def make_client(config: Config) -> None:
+    """Files share nothing."""
+    return None
+
+
+def expand(spec: SourceConfig, config: Config, client: None) -> list[TextDumpFile]:
+    """A file, or each text file of a directory, listed anew on every call."""
+    return [TextDumpFile(path) for path in files_in(Path(spec.location))]
 
 
 def read_dump(path: Path, previous: dict[str, Any] | None) -> SourceResult:

@@ -1,0 +1,146 @@
+"""Publishing: render the feeds whose entries changed, write the files whose bytes changed.
+
+The store keeps the list of feeds waiting to be published (``dirty_feeds``), in the same
+transaction as the change that dirtied them, and it is cleared only once they are written, so a
+run that dies half way is completed by the next one. A feed that cannot be written is reported
+and stays on that list; every other feed is still published. Then the OPML list and the index.
+
+Render is pure (:mod:`feedsvc.render`), writing is atomic (:mod:`feedsvc.publish`); this module
+joins them to the store, and runs where the store is written (the pipeline's writer thread), or
+in a worker process of a big build (:func:`publish_feed`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import PublishError
+from .model import FeedRef
+from .publish import remove_stale_temporaries, write_if_changed
+from .render import Listing, Site, feed_spec, feed_updated, render_atom, render_index, render_opml
+from .store import FeedRecord, Store
+
+if TYPE_CHECKING:
+    from .parallel import Workers
+
+log = logging.getLogger(__name__)
+#: Below this many feeds, rendering in worker processes costs more than it saves.
+PARALLEL_MIN_FEEDS = 64
+LISTINGS = ("feeds.opml", "index.html")
+
+
+@dataclass(slots=True)
+class PublishOutcome:
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    #: One line per file that could not be written (it is tried again next time).
+    errors: list[str] = field(default_factory=list)
+
+
+def publish_feed(store: Store, key: str, site: Site, out_dir: Path,
+                 previous: FeedRecord | None) -> tuple[FeedRecord, bool]:
+    """Render one feed from the store and write it if its bytes changed.
+
+    Raises PublishError when the file cannot be written; nothing else is touched then.
+    """
+    spec = feed_spec(FeedRef.from_key(key), site)
+    entries = store.feed_entries(key, site.entry_cap)
+    fallback = previous.updated if previous else None
+    data = render_atom(spec, entries, site, fallback)
+    written = write_if_changed(out_dir / spec.path, data)
+    record = FeedRecord(key, spec.title, spec.path, store.feed_total(key),
+                        feed_updated(entries, fallback) if entries or fallback else None,
+                        hashlib.sha256(data).hexdigest())
+    return record, written
+
+
+def publish_feeds(store: Store, keys: list[str], site: Site, out_dir: Path,
+                  previous: dict[str, FeedRecord]) -> list[tuple[FeedRecord | str, bool]]:
+    """:func:`publish_feed` for each key; a feed that fails gives its error line instead."""
+    published: list[tuple[FeedRecord | str, bool]] = []
+    for key in keys:
+        try:
+            published.append(publish_feed(store, key, site, out_dir, previous.get(key)))
+        except PublishError as exc:
+            published.append((str(exc), False))
+    return published
+
+
+class Publisher:
+    """Publishes what the store marks as changed into ``out_dir``, for one :class:`Site`."""
+
+    def __init__(self, store: Store, site: Site, out_dir: Path) -> None:
+        self.store = store
+        self.site = site
+        self.out_dir = out_dir
+        self._swept = False  # leftovers of an interrupted run are removed once per process
+
+    def regenerate(self, workers: Workers | None = None) -> PublishOutcome:
+        """Render and publish the feeds that may have changed, then the OPML and index.
+
+        ``workers``: worker processes to render a large number of feeds in.
+        """
+        store, out = self.store, self.out_dir
+        if not self._swept:
+            remove_stale_temporaries(out)
+            self._swept = True
+        records = store.feed_records()
+        dirty = store.dirty_feeds()
+        todo = set(dirty)
+        fingerprint = self.site.fingerprint
+        if store.get_meta("render") != fingerprint:
+            todo |= set(records) | store.all_member_feeds()
+        todo |= {key for key, rec in records.items() if not (out / rec.path).exists()}
+        outcome = PublishOutcome()
+        published = self._render(sorted(todo), records, workers)
+        failed: set[str] = set()
+        changed = []
+        for key, (record, written) in zip(sorted(todo), published, strict=True):
+            if isinstance(record, str):
+                outcome.errors.append(record)
+                failed.add(key)
+                log.error("publish.failed feed=%s error=%s", key, record)
+                continue
+            if written:
+                outcome.written.append(record.path)
+            else:
+                outcome.unchanged += 1
+            if records.get(record.feed) != record:
+                changed.append(record)
+        if changed or todo or any(not (out / name).exists() for name in LISTINGS):
+            self._publish_listings({**records, **{r.feed: r for r in changed}}, outcome)
+        with store.transaction():
+            store.save_feed_records(changed)
+            store.set_meta("render", fingerprint)
+            store.clear_dirty(set(dirty) - failed)
+            store.mark_dirty(failed)
+        if outcome.written:
+            log.info("publish.done written=%d unchanged=%d", len(outcome.written),
+                     outcome.unchanged)
+        return outcome
+
+    def _render(self, keys: list[str], records: dict[str, FeedRecord],
+                workers: Workers | None) -> list[tuple[FeedRecord | str, bool]]:
+        if workers is not None and len(keys) >= PARALLEL_MIN_FEEDS:
+            try:
+                return workers.render(keys, records)
+            except Exception as exc:  # a worker died: render here
+                log.warning("publish.parallel_failed error=%r; rendering in one process", exc)
+        return publish_feeds(self.store, keys, self.site, self.out_dir, records)
+
+    def _publish_listings(self, records: dict[str, FeedRecord], outcome: PublishOutcome) -> None:
+        site = self.site
+        listings = [Listing(feed_spec(FeedRef.from_key(record.feed), site), record.total,
+                            record.updated) for record in records.values()]
+        for name, data in (("feeds.opml", render_opml(listings, site)),
+                           ("index.html", render_index(listings, site))):
+            try:
+                if write_if_changed(self.out_dir / name, data):
+                    outcome.written.append(name)
+            except PublishError as exc:
+                outcome.errors.append(str(exc))
+                log.error("publish.failed file=%s error=%s", name, exc)
