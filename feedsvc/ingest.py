@@ -266,12 +266,15 @@ def _decide_one(changes: Changes, source: str, atom_id: str, item_id: int, sight
         changes.created.add(atom_id)
         first_seen, updated = now, merged.published or now
     elif atom_id in fresh:
-        # Another copy of a story this build created: still one new item, not a change.
-        first_seen, updated = row.first_seen, row.updated
+        # Another copy of a story this refresh created: still one new item, not a change, and
+        # dated as if all its copies had come at once.
+        first_seen, updated = row.first_seen, merged.published or row.first_seen
         changes.unchanged += 1
     else:
         first_seen, updated = row.first_seen, now
         changes.changed += 1
+    if merged.published is not None and updated < merged.published:
+        updated = merged.published  # an entry is never updated before it was published
     key = sort_key(merged, atom_id, first_seen)
     changes.items.append(ItemWrite(merged.digest(), item_id, atom_id, updated.isoformat(),
                                    first_seen.isoformat(), topics, feeds, key,

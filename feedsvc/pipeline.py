@@ -41,7 +41,7 @@ from .ingest import Changes, Sighting, Snapshot, decide, group_sightings, sort_k
 from .model import ALMATY, Item, Refiling
 from .publisher import Publisher, PublishOutcome
 from .render import Site
-from .sources import Source, SourceResult, expand, make_clients
+from .sources import KINDS, Source, SourceResult
 from .store import SourceHealth, Store
 
 log = logging.getLogger(__name__)
@@ -544,6 +544,19 @@ def _chunks(reads: Iterator[_Read]) -> Iterator[list[_Read]]:
             chunk, size = [], 0
     if chunk:
         yield chunk
+
+
+def make_clients(config: Config) -> dict[str, Any]:
+    """The shared client of each source kind the configuration uses, made once, before any
+    source is read (a kind's module is imported only when a source of it is configured)."""
+    kinds = {spec.kind for spec in config.sources if spec.enabled}
+    return {name: KINDS[name].implementation().make_client(config) for name in sorted(kinds)}
+
+
+def expand(spec: SourceConfig, config: Config, clients: dict[str, Any]) -> list[Source]:
+    """The sources one configured entry stands for (a directory: each of its files)."""
+    module = KINDS[spec.kind].implementation()
+    return list(module.expand(spec, config, clients.get(spec.kind)))
 
 
 def make_pipeline(config: Config, *, clock: Clock | None = None,

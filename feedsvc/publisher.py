@@ -16,16 +16,13 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .errors import PublishError
 from .model import FeedRef
 from .publish import remove_stale_temporaries, write_if_changed
 from .render import Listing, Site, feed_spec, feed_updated, render_atom, render_index, render_opml
 from .store import FeedRecord, Store
-
-if TYPE_CHECKING:
-    from .parallel import Workers
 
 log = logging.getLogger(__name__)
 #: Below this many feeds, rendering in worker processes costs more than it saves.
@@ -70,6 +67,13 @@ def publish_feeds(store: Store, keys: list[str], site: Site, out_dir: Path,
     return published
 
 
+class FeedRenderer(Protocol):
+    """Renders and publishes many feeds elsewhere (the worker processes of a big build)."""
+
+    def render(self, keys: list[str], previous: dict[str, FeedRecord]
+               ) -> list[tuple[FeedRecord | str, bool]]: ...
+
+
 class Publisher:
     """Publishes what the store marks as changed into ``out_dir``, for one :class:`Site`."""
 
@@ -79,7 +83,7 @@ class Publisher:
         self.out_dir = out_dir
         self._swept = False  # leftovers of an interrupted run are removed once per process
 
-    def regenerate(self, workers: Workers | None = None) -> PublishOutcome:
+    def regenerate(self, workers: FeedRenderer | None = None) -> PublishOutcome:
         """Render and publish the feeds that may have changed, then the OPML and index.
 
         ``workers``: worker processes to render a large number of feeds in.
@@ -124,7 +128,7 @@ class Publisher:
         return outcome
 
     def _render(self, keys: list[str], records: dict[str, FeedRecord],
-                workers: Workers | None) -> list[tuple[FeedRecord | str, bool]]:
+                workers: FeedRenderer | None) -> list[tuple[FeedRecord | str, bool]]:
         if workers is not None and len(keys) >= PARALLEL_MIN_FEEDS:
             try:
                 return workers.render(keys, records)

@@ -94,9 +94,9 @@ def entries(response: requests.Response) -> list:
 def test_serves_index_opml_and_feeds_built_from_the_sources(daemon: DaemonProcess) -> None:
     feed = daemon.wait_for("all.atom", lambda r: len(entries(r)) == 25)
     assert feed.headers["content-type"] == "application/atom+xml; charset=utf-8"
-    index = daemon.wait_for("", lambda r: True)  # published right after the feeds
+    # The index is there from the start; it lists the feeds right after they are published.
+    index = daemon.wait_for("", lambda r: 'type="application/atom+xml"' in r.text)
     assert "text/html" in index.headers["content-type"]
-    assert 'type="application/atom+xml"' in index.text
     opml = daemon.get("feeds.opml")
     assert opml.status_code == 200 and "xmlUrl" in opml.text
     assert len(entries(daemon.get("ministry/mfa.atom"))) == 7
@@ -128,8 +128,7 @@ def test_paths_outside_the_output_answer_404(daemon: DaemonProcess, path: str) -
 
 def test_healthz_reports_every_source(daemon: DaemonProcess) -> None:
     daemon.wait_for("all.atom", lambda r: len(entries(r)) == 25)
-    health = daemon.get("healthz")
-    assert health.status_code == 200
+    health = daemon.wait_for("healthz", lambda r: True)  # "starting" (503) until then
     body = health.json()
     assert body["status"] == "ok" and body["last_regeneration"]
     assert {Path(name).name for name in body["sources"]} == {
@@ -209,3 +208,27 @@ def test_without_a_base_url_feeds_name_the_address_actually_served(root: Path) -
             url + "all.atom"}
     finally:
         assert process.stop() == 0
+
+
+def test_index_is_served_and_health_says_starting_before_any_source_is_read(
+        tmp_path: Path) -> None:
+    from govkz_fake import GovkzFake
+
+    with GovkzFake(["mfa-brussels"], items=3, langs=("en",)) as fake:
+        fake.fault("*", status=None, hang=4.0, times=None)  # gov.kz answers nothing for now
+        (tmp_path / "feedsvc.toml").write_text(
+            'out_dir = "out"\ndb = "store.sqlite3"\n[server]\nport = 0\n'
+            f'[govkz]\nbase_url = "{fake.base_url}"\nread_timeout = 10\nretries = 1\n'
+            '[[sources]]\nurl = "https://www.gov.kz/memleket/entities/mfa-brussels?lang=en"\n',
+            encoding="utf-8")
+        process = DaemonProcess(tmp_path, "--config", "feedsvc.toml")
+        try:
+            process.wait_listening()
+            index = process.wait_for("", lambda r: True)
+            opml = process.get("feeds.opml")
+            health = process.get("healthz")
+            assert "text/html" in index.headers["content-type"]
+            assert opml.status_code == 200
+            assert health.status_code == 503 and health.json()["status"] == "starting"
+        finally:
+            assert process.stop() == 0

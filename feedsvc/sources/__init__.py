@@ -19,13 +19,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ..errors import SourceError
 from ..model import Item
-
-if TYPE_CHECKING:
-    from ..config import Config, SourceConfig
 
 
 class SourceContext(Protocol):
@@ -125,15 +122,3 @@ def kind_of(text: str) -> SourceKind:
             return kind
     assert fallback is not None
     return fallback
-
-
-def make_clients(config: Config) -> dict[str, Any]:
-    """The shared client of each kind that the configuration uses, made once."""
-    kinds = {spec.kind for spec in config.sources if spec.enabled}
-    return {name: KINDS[name].implementation().make_client(config) for name in sorted(kinds)}
-
-
-def expand(spec: SourceConfig, config: Config, clients: dict[str, Any]) -> list[Source]:
-    """The sources one configured entry stands for (a directory: each of its files)."""
-    module = KINDS[spec.kind].implementation()
-    return list(module.expand(spec, config, clients.get(spec.kind)))
