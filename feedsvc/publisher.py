@@ -21,13 +21,23 @@ from typing import Protocol
 from .errors import PublishError
 from .model import FeedRef
 from .publish import remove_stale_temporaries, write_if_changed
-from .render import Listing, Site, feed_spec, feed_updated, render_atom, render_index, render_opml
+from .render import (
+    DISTINCT_OPML,
+    Listing,
+    Site,
+    feed_spec,
+    feed_updated,
+    render_atom,
+    render_distinct_opml,
+    render_index,
+    render_opml,
+)
 from .store import FeedRecord, Store
 
 log = logging.getLogger(__name__)
 #: Below this many feeds, rendering in worker processes costs more than it saves.
 PARALLEL_MIN_FEEDS = 64
-LISTINGS = ("feeds.opml", "index.html")
+LISTINGS = ("feeds.opml", DISTINCT_OPML, "index.html")
 
 
 @dataclass(slots=True)
@@ -141,6 +151,7 @@ class Publisher:
         listings = [Listing(feed_spec(FeedRef.from_key(record.feed), site), record.total,
                             record.updated) for record in records.values()]
         for name, data in (("feeds.opml", render_opml(listings, site)),
+                           (DISTINCT_OPML, render_distinct_opml(listings, site)),
                            ("index.html", render_index(listings, site))):
             try:
                 if write_if_changed(self.out_dir / name, data):

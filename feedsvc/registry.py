@@ -1,14 +1,17 @@
 """gov.kz organisations: slug -> names, kind, parent; and the roll-up to ministries.
 
 The shipped table (``data/organisations.tsv``, made by ``scripts/build_registry.py``) is the
-fallback; names fetched live (``feedsvc registry update``) are laid over it. Slugs nobody knows
-still get an organisation: attached to the longest known slug prefix ("mfa-newcity" -> "mfa") and
-named after it.
+fallback; names fetched live (``feedsvc registry update``) are laid over it, and the curated
+names (``data/organisation-names.toml``, written by hand) over both: gov.kz's own names are
+where the typo-like English names came from (issue 14). Slugs nobody knows still get an
+organisation: attached to the longest known slug prefix ("mfa-newcity" -> "mfa") and named
+after it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -138,14 +141,37 @@ def parse_table(text: str) -> list[Organisation]:
     return organisations
 
 
+DATA = Path(__file__).parent / "data"
+CURATED_NAMES = DATA / "organisation-names.toml"
+LANGS = ("en", "ru", "kk")
+
+
 @lru_cache(maxsize=1)
 def shipped_organisations() -> tuple[Organisation, ...]:
-    text = (Path(__file__).parent / "data" / "organisations.tsv").read_text("utf-8")
+    text = (DATA / "organisations.tsv").read_text("utf-8")
     return tuple(parse_table(text))
 
 
-def load_registry(live: Iterable[Organisation] = ()) -> Registry:
-    """The shipped table, with live records (from the store) laid over it."""
+def parse_curated(text: str) -> list[Organisation]:
+    """Tables of ``organisation-names.toml``: slug -> en, ru, kk (and a note, not used here).
+
+    They carry names only: kind and parent stay the generated table's, so a curated entry can
+    only rename a body, never move it.
+    """
+    return [Organisation(slug, names={lang: entry[lang] for lang in LANGS if entry.get(lang)})
+            for slug, entry in tomllib.loads(text).items()]
+
+
+@lru_cache(maxsize=1)
+def curated_organisations() -> tuple[Organisation, ...]:
+    return tuple(parse_curated(CURATED_NAMES.read_text("utf-8")))
+
+
+def load_registry(live: Iterable[Organisation] = (), curated: bool = True) -> Registry:
+    """The shipped table, with live records (from the store) laid over it and the curated
+    names over both; ``curated=False`` gives the generated names alone."""
     registry = Registry(shipped_organisations())
     live = list(live)
-    return registry.with_names(live) if live else registry
+    if live:
+        registry = registry.with_names(live)
+    return registry.with_names(curated_organisations()) if curated else registry

@@ -287,12 +287,13 @@ def _groups(listings: Sequence[Listing]) -> list[tuple[str, list[Listing]]]:
     return [(kind, members) for kind, members in grouped.items() if members]
 
 
-def render_opml(listings: Sequence[Listing], site: Site) -> bytes:
+def render_opml(listings: Sequence[Listing], site: Site,
+                title: str = "feedsvc: gov.kz news feeds") -> bytes:
     """OPML 2.0 subscription list: one outline per feed, grouped like folders in a reader."""
     words = labels(site.default_lang)
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
-    etree.SubElement(head, "title").text = "feedsvc: gov.kz news feeds"
+    etree.SubElement(head, "title").text = title
     newest = max((li.updated for li in listings if li.updated), default=_EPOCH)
     from email.utils import format_datetime  # RFC 822 dates; only the OPML needs them
 
@@ -309,6 +310,39 @@ def render_opml(listings: Sequence[Listing], site: Site) -> bytes:
                              xmlUrl=spec.self_url, htmlUrl=spec.html_url,
                              category=spec.category, language=spec.ref.lang)
     return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+
+
+DISTINCT_OPML = "feeds-distinct.opml"
+
+
+def distinct_listings(listings: Sequence[Listing]) -> list[Listing]:
+    """Feeds that hold every story exactly once, per language.
+
+    A story keeps one Atom id in every feed it is in (RFC 4287: the id names the entry, not its
+    place), and readers that store an entry once per id, not once per feed (newsboat, one
+    Thunderbird account), show it under only one of the subscribed feeds that hold it, leaving
+    the others empty (issue 14). For them: a language's ministry feeds when they share out all
+    of its stories between them (every story with an organisation is in exactly one ministry
+    feed), otherwise its ``all`` feed alone: a story without an organisation is in no ministry
+    feed, and a list that left it out would lose it silently.
+    """
+    chosen: list[Listing] = []
+    for lang in sorted({listing.spec.ref.lang for listing in listings}):
+        own = [li for li in listings if li.spec.ref.lang == lang]
+        everything = [li for li in own if li.spec.ref.kind == "all"]
+        ministries = [li for li in own if li.spec.ref.kind == "ministry"]
+        covered = sum(li.total for li in ministries)
+        if ministries and everything and covered == everything[0].total:
+            chosen.extend(ministries)
+        else:
+            chosen.extend(everything or ministries)
+    return chosen
+
+
+def render_distinct_opml(listings: Sequence[Listing], site: Site) -> bytes:
+    """The OPML of :func:`distinct_listings`: for readers that keep one copy of an entry id."""
+    return render_opml(distinct_listings(listings), site,
+                       title="feedsvc: gov.kz news feeds, each story once")
 
 
 def _with_language(title: str, lang: str, default_lang: str) -> str:

@@ -6,6 +6,9 @@ The shipped TSV is our own format (one organisation per line: slug, kind, parent
 Russian and Kazakh names, how it is known). Names are cleaned of the fact file's editorial notes
 ("(label from slug)", "(city? unverified)"); records without a name get none here and are named
 from their parent at run time (see feedsvc/registry.py).
+
+Names checked by hand do not belong here: they live in feedsvc/data/organisation-names.toml,
+which the registry lays over this table, so regenerating the table never loses them.
 """
 
 from __future__ import annotations

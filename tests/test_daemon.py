@@ -138,6 +138,7 @@ def test_healthz_reports_every_source(daemon: DaemonProcess) -> None:
 def test_broken_file_makes_health_fail_and_keeps_serving(daemon: DaemonProcess,
                                                          root: Path) -> None:
     daemon.wait_for("all.atom", lambda r: len(entries(r)) == 25)
+    daemon.wait_for("healthz", lambda r: True)  # the first pass is over: "ok"
     (root / "src" / "broken.txt").write_bytes(b"\x00\x01binary")
     end = time.monotonic() + DEADLINE
     while daemon.get("healthz").status_code != 503 and time.monotonic() < end:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import random
 import re
 import shutil
@@ -16,6 +17,7 @@ from feedsvc.config import Config, SourceConfig
 from feedsvc.errors import StoreError
 from feedsvc.model import ALMATY, Item, Origin, normalise_title, order_tie
 from feedsvc.pipeline import make_pipeline
+from feedsvc.registry import curated_organisations, load_registry
 from feedsvc.store import PAGE_SIZE, SCHEMA_VERSION, Store
 
 from support import ROOT, FakeClock
@@ -28,6 +30,30 @@ V1 = Path(__file__).resolve().parent / "data" / "store-v1"
 def files(directory: Path) -> dict[str, bytes]:
     return {str(p.relative_to(directory)): p.read_bytes()
             for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def with_todays_names(published: dict[str, bytes]) -> dict[str, bytes]:
+    """What feedsvc 0.1 published, with the organisation names of today's registry.
+
+    The curated names (issue 14) renamed organisations since the v1 fixture was written; the
+    fixture stays as 0.1 wrote it, and everything but the names must still be byte for byte the
+    same. Its feeds are English ones; the organisations are those it has feeds of or files entries
+    under (``term="slug"``), and their names appear raw (Atom, OPML) or HTML-escaped (index).
+    """
+    before, after = load_registry(curated=False), load_registry()
+    named = {m.decode() for data in published.values()
+             for m in re.findall(rb'term="([a-z0-9-]+)"', data)}
+    named |= {Path(name).stem for name in published if name.startswith(("org/", "ministry/"))}
+    renames: dict[str, str] = {}
+    for slug in named & {org.slug for org in curated_organisations()}:
+        old, new = before.name(slug, "en"), after.name(slug, "en")
+        if old != new:
+            renames[old] = new
+            renames[html.escape(old)] = html.escape(new)
+    longest_first = sorted(renames, key=len, reverse=True)
+    pattern = re.compile("|".join(rf"\b{re.escape(name)}\b" for name in longest_first))
+    return {name: pattern.sub(lambda m: renames[m.group()], data.decode()).encode()
+            for name, data in published.items()}
 
 
 def test_a_schema_1_store_is_migrated_and_publishes_the_same_bytes(
@@ -47,15 +73,22 @@ def test_a_schema_1_store_is_migrated_and_publishes_the_same_bytes(
     assert report.ok
     assert sum(o.new for o in report.sources) == 0
     assert sum(o.changed for o in report.sources) == 0
-    migrated, published = files(tmp_path / "out"), files(V1 / "out")
-    assert migrated.keys() == published.keys()
-    for name in migrated.keys() - {"index.html"}:
+    migrated, as_published = files(tmp_path / "out"), files(V1 / "out")
+    published = with_todays_names(as_published)
+    # Published since that version too: the OPML that lists every story once.
+    assert migrated.keys() == published.keys() | {"feeds-distinct.opml"}
+    for name in migrated.keys() - {"index.html", "feeds.opml", "feeds-distinct.opml"}:
         assert migrated[name] == published[name], name
     # The index lists the same feeds; only the order of its autodiscovery links changed since
     # (it used to follow the store's order of feeds, which a parallel build does not keep).
-    assert sorted(migrated["index.html"].splitlines()) == \
-        sorted(published["index.html"].splitlines())
-    assert set(report.publish.written) <= {"index.html"}
+    # Both lists are sorted by title, which the curated names changed.
+    for name in ("index.html", "feeds.opml"):
+        assert sorted(migrated[name].splitlines()) == sorted(published[name].splitlines())
+    # Rewritten: the files that name a renamed organisation (and the index, as before).
+    renamed = {name for name, data in published.items() if data != as_published[name]}
+    assert "org/mfa-kuveyt.atom" in renamed
+    assert set(report.publish.written) - {"index.html", "feeds-distinct.opml"} == \
+        renamed - {"index.html"}
     db = sqlite3.connect(tmp_path / "store.sqlite3")
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     # Its page size was fixed when it was written; only new stores get bigger pages.
