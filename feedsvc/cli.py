@@ -21,7 +21,7 @@ import click
 from . import __version__
 from .config import LANGUAGES, Config, load_config, source_from_string
 from .errors import FeedsvcError
-from .links import parse_govkz_link
+from .sources import KINDS
 
 log = logging.getLogger("feedsvc")
 
@@ -81,9 +81,8 @@ def make_config(config_path: Path | None, sources: tuple[str, ...], langs: tuple
         overrides["sources"] = [source_from_string(s.location, langs, s.interval, s.enabled)
                                 for s in config.sources]
     config = config.with_overrides(**overrides)
-    for source in config.sources:
-        if source.kind == "govkz":
-            parse_govkz_link(source.location)  # InvalidSourceURL: one line, exit 1
+    for source in config.sources:  # a malformed link: one line, before anything starts
+        KINDS[source.kind].implementation().check(source.location)
     if not config.base_url.startswith(("http://", "https://")):
         raise click.BadParameter("must be an absolute http(s) URL", param_hint="--base-url")
     return config

@@ -267,6 +267,11 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def release_memory(self) -> None:
+        """Give back the page cache a big write filled (a long-running process then idles
+        small; the cache fills again as it is needed)."""
+        self.db.execute("PRAGMA shrink_memory")
+
     def _refuse_newer(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:

@@ -433,3 +433,36 @@ def test_the_import_graph_of_the_package_has_no_cycle() -> None:
             visit(node)
     assert "feedsvc.pipeline" not in graph["feedsvc.parallel"]
     assert "feedsvc.render" not in graph["feedsvc.filing"]
+
+
+# --- every command that writes the store owns it -------------------------------------------------
+
+def test_registry_update_refuses_a_store_another_process_owns(tmp_path: Path) -> None:
+    import os
+
+    from feedsvc.lock import store_lock
+
+    db = tmp_path / "store.sqlite3"
+    with GovkzFake(["mfa-brussels"], items=1) as fake, store_lock(db):
+        done = subprocess.run(
+            [sys.executable, "-m", "feedsvc.cli", "registry", "update", "--db", str(db),
+             "--lang", "en"], capture_output=True, text=True, timeout=60,
+            env={**os.environ, "FEEDSVC_GOVKZ_BASE_URL": fake.base_url})
+    assert done.returncode != 0
+    assert "already in use" in done.stderr
+    assert not db.exists()  # not even created behind the owner's back
+
+
+def test_explain_topics_reads_a_store_another_process_owns(tmp_path: Path) -> None:
+    from feedsvc.lock import store_lock
+
+    site = Site(tmp_path)
+    site.add("a.txt", story("Tax declarations are due", "The tax committee reminds everyone.",
+                            news_link("kgd", 1157003)))
+    assert site.build().ok
+    with store_lock(site.db):
+        done = subprocess.run(
+            [sys.executable, "-m", "feedsvc.cli", "explain-topics", "--db", str(site.db),
+             news_link("kgd", 1157003)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Tax declarations are due" in done.stdout

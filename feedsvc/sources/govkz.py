@@ -566,6 +566,11 @@ def make_client(config: Config) -> GovkzClient:
     return GovkzClient(config.govkz)
 
 
+def check(location: str) -> None:
+    """Raises InvalidSourceURL unless ``location`` is a link of a gov.kz organisation."""
+    parse_govkz_link(location)
+
+
 def expand(spec: SourceConfig, config: Config, client: GovkzClient) -> list[BaseSource]:
     """One source per language of the organisation the configured link names."""
     try:

@@ -454,6 +454,10 @@ def make_client(config: Config) -> None:
     return None
 
 
+def check(location: str) -> None:
+    """Nothing to check before reading: a missing file is a failure of that source."""
+
+
 def expand(spec: SourceConfig, config: Config, client: None) -> list[TextDumpFile]:
     """A file, or each text file of a directory, listed anew on every call."""
     return [TextDumpFile(path) for path in files_in(Path(spec.location))]
