@@ -39,7 +39,15 @@ from lxml import html as lxml_html
 from ..config import LANGUAGES, GovkzConfig
 from ..errors import FetchError, InvalidSourceURL
 from ..http import Clock, HttpSettings, PoliteClient, Response, Sleep, describe_body
-from ..links import PUBLIC_SITE, item_page, org_news_page, parse_govkz_link
+from ..links import (
+    MAX_NEWS_ID,
+    PUBLIC_SITE,
+    item_page,
+    news_id_problem,
+    org_news_page,
+    parse_govkz_link,
+    slug_problem,
+)
 from ..model import ALMATY, AUTHORITY_GOVKZ_API, Item, Origin
 from . import SourceContext, SourceResult
 
@@ -113,19 +121,30 @@ def item_from_api(obj: dict[str, Any], *, slug: str, lang: str,
 
 
 def _news_id(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"news id is not a number: {value!r}")
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-    else:
-        raise ValueError(f"news id is missing or not a number: {value!r}")
-    if number <= 0:
-        raise ValueError(f"news id is not positive: {value!r}")
-    return number
+    """The object's id as a plausible gov.kz news id; ValueError (naming the value) otherwise.
+
+    gov.kz sends a number (REST) or a string of digits (GraphQL); anything else, zero, a
+    negative or an id of :data:`MAX_NEWS_ID` or more is refused before it reaches the store.
+    """
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
+        problem = news_id_problem(value.strip())
+        if problem is not None:
+            raise ValueError(problem)
+        return int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"news id is missing or not a number: {_short_repr(value)}")
+    if value <= 0:
+        raise ValueError(f"news id is not positive: {value}")
+    if value > MAX_NEWS_ID:  # (no repr: a huge int may have more digits than str() allows)
+        raise ValueError(f"news id is too large (gov.kz's are below {MAX_NEWS_ID + 1:,})")
+    return value
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _content(obj: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
@@ -617,9 +636,21 @@ def fetch_organisations(client: GovkzClient, lang: str, *,
     rows = news_list(data, url, "organisations")
     if len(rows) >= size:
         log.warning("govkz.registry_truncated size=%d lang=%s", size, lang)
+    rows = [row for row in rows if _registry_slug_ok(row, url)]
     slugs = {str(row.get("id")): str(row["slug"]).strip().lower() for row in rows
              if row.get("slug") and row.get("id") is not None}
     return list(_org_records(rows, slugs, lang))
+
+
+def _registry_slug_ok(row: dict[str, Any], url: str) -> bool:
+    """False (and a warning naming the URL) for a row whose slug gov.kz cannot have: it would
+    become a file name and a feed path."""
+    slug = str(row.get("slug") or "").strip().lower()
+    problem = slug_problem(slug) if slug else None
+    if problem is not None:
+        log.warning("govkz.registry_bad_slug url=%s problem=%r; organisation skipped", url,
+                    problem[:200])
+    return problem is None
 
 
 def _org_records(rows: Iterable[dict[str, Any]], slugs: dict[str, str],
