@@ -167,10 +167,6 @@ class PoliteClient:
                 host.session.close()
             self._hosts.clear()
 
-    def session(self, url: str) -> requests.Session:
-        """The session (and so the cookie jar) used for ``url``'s host."""
-        return self._host(url).session
-
     def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
                 data: bytes | None = None, expect_json: bool = False) -> Response:
         """Send one request politely, retrying what is transient.

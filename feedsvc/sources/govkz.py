@@ -1,6 +1,6 @@
 """The gov.kz live source: from "a gov.kz link" to a list of Items.
 
-What the API is and where it bites is in ``shared/govkz-api.md``; in short:
+What this client relies on (the README's "gov.kz links as sources" says it for users):
 
 - A source is one organisation (``slug``) in one language. Any gov.kz link of the organisation
   names it (:func:`parse_govkz_link`, :func:`sources_for_link`).
@@ -49,6 +49,7 @@ from ..links import (
     slug_problem,
 )
 from ..model import ALMATY, AUTHORITY_GOVKZ_API, Item, Origin
+from ..text import xml_safe
 from . import SourceContext, SourceResult
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,6 @@ _BLOCKS = frozenset("address article aside blockquote caption center dd details 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _WHITESPACE = re.compile(r"\s+")
 _HAS_TAG = re.compile(r"<[a-zA-Z/!]")
-# Characters XML cannot carry (controls, lone surrogates, non-characters): editors paste them.
-_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
 def item_from_api(obj: dict[str, Any], *, slug: str, lang: str,
@@ -153,7 +152,6 @@ def _content(obj: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
         value = obj.get(key)
         if not isinstance(value, str) or not value.strip():
             continue
-        value = _UNSAFE.sub("", value)
         if key == "body" or _HAS_TAG.search(value):
             markup = sanitise_html(value)
         else:
@@ -168,7 +166,7 @@ def clean_text(value: Any) -> str:
     """Plain text with HTML entities decoded and whitespace normalised ("" for null)."""
     if value is None:
         return ""
-    return " ".join(_UNSAFE.sub("", html.unescape(str(value))).split())
+    return " ".join(xml_safe(html.unescape(str(value))).split())
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -178,7 +176,8 @@ def _shorten(text: str, limit: int) -> str:
 def sanitise_html(fragment: str) -> str:
     """Editor HTML made safe: no scripts, iframes, styles, handlers or ``javascript:`` links;
     relative links and images made absolute on www.gov.kz."""
-    return _UNSAFE.sub("", _cleaner().clean(fragment))  # it decodes &#1; into a raw \x01
+    # Before: nh3 cannot take a lone surrogate. After: it decodes &#1; into a raw \x01.
+    return xml_safe(_cleaner().clean(xml_safe(fragment)))
 
 
 @lru_cache(maxsize=1)
@@ -208,6 +207,7 @@ def absolute_url(value: Any) -> str | None:
 
 def html_paragraphs(markup: str) -> tuple[str, ...]:
     """Plain text of an HTML fragment, one string per block (paragraph, heading, list item)."""
+    markup = xml_safe(markup)  # lxml stops at a lone surrogate
     if not markup.strip():
         return ()
     try:
@@ -229,7 +229,7 @@ def html_paragraphs(markup: str) -> tuple[str, ...]:
                 chunks.append("\n\n")
             if element is not root and element.tail:
                 chunks.append(_WHITESPACE.sub(" ", element.tail))
-    text = _UNSAFE.sub("", "".join(chunks))
+    text = xml_safe("".join(chunks))
     blocks = (" ".join(block.split()) for block in _PARAGRAPH_BREAK.split(text))
     return tuple(block for block in blocks if block)
 
