@@ -25,12 +25,13 @@ import html
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import nh3
 from lxml import etree
@@ -76,8 +77,17 @@ _URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
 _DROPPED_WITH_CONTENT = frozenset({"script", "style", "iframe", "noscript", "object", "embed",
                                    "template", "svg", "math", "textarea", "select", "button",
                                    "form"})
-_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
-_BAD_SCHEME = re.compile(r"^\s*(?:javascript|vbscript|data|file):", re.IGNORECASE)
+#: Schemes nh3 hands to :func:`_checked_attribute` (which keeps only http(s) on gov.kz, mailto and
+#: tel) so that a dropped URL is counted; nh3 removes any other scheme by itself, uncounted.
+_SCHEMES_SEEN = frozenset({"http", "https", "mailto", "tel", "javascript", "vbscript", "data",
+                           "file", "ftp", "blob", "about", "ws", "wss", "sms", "intent"})
+#: Characters a browser reads differently from urllib (``\\`` as ``/``, controls skipped): a URL
+#: holding one could name one host to our check and another to a reader.
+_URL_NOISE = re.compile(r"[\x00-\x1f\x7f\\]")
+_CONTACT = re.compile(r"^(?:mailto|tel):", re.IGNORECASE)
+#: Ports a gov.kz URL may name (none, or the default of http or https).
+_PORTS = (None, 80, 443)
+_dropping = threading.local()  # the list :func:`sanitise_html` counts dropped URLs into
 _BLOCKS = frozenset("address article aside blockquote caption center dd details div dl dt "
                     "figcaption figure footer h1 h2 h3 h4 h5 h6 header hgroup hr li main nav "
                     "ol p pre section summary table tbody td tfoot th thead tr ul".split())
@@ -86,15 +96,17 @@ _WHITESPACE = re.compile(r"\s+")
 _HAS_TAG = re.compile(r"<[a-zA-Z/!]")
 
 
-def item_from_api(obj: dict[str, Any], *, slug: str, lang: str,
-                  origin: str | None = None) -> Item:
+def item_from_api(obj: dict[str, Any], *, slug: str, lang: str, origin: str | None = None,
+                  dropped: list[str] | None = None) -> Item:
     """One gov.kz news object (REST or GraphQL) as an Item of organisation ``slug``.
 
     Raises ValueError when the object has no usable id or neither a title nor any text.
-    ``origin`` is where it was read (default: the public listing on www.gov.kz).
+    ``origin`` is where it was read (default: the public listing on www.gov.kz). URLs that are
+    not fit to publish (see :func:`safe_url`) are left out and added to ``dropped``.
     """
     news_id = _news_id(obj.get("id"))
-    markup, paragraphs = _content(obj)
+    dropped = dropped if dropped is not None else []
+    markup, paragraphs = _content(obj, dropped)
     title = clean_text(obj.get("title"))
     if not title:
         if not paragraphs:
@@ -113,7 +125,7 @@ def item_from_api(obj: dict[str, Any], *, slug: str, lang: str,
         org=slug,  # ``projects`` may name co-owners; the item belongs to the followed feed
         news_id=news_id,
         categories=_directions(obj.get("directions")),
-        image=absolute_url(obj.get("heropic")),
+        image=_picture(obj.get("heropic"), dropped),
         raw_date=raw_date,
         authority=AUTHORITY_GOVKZ_API,
     )
@@ -146,14 +158,15 @@ def _short_repr(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-def _content(obj: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+def _content(obj: dict[str, Any],
+             dropped: list[str]) -> tuple[str | None, tuple[str, ...]]:
     """Sanitised HTML and its paragraphs: the body, else the short description, else nothing."""
     for key in ("body", "short_description"):
         value = obj.get(key)
         if not isinstance(value, str) or not value.strip():
             continue
         if key == "body" or _HAS_TAG.search(value):
-            markup = sanitise_html(value)
+            markup = sanitise_html(value, dropped)
         else:
             markup = f"<p>{html.escape(clean_text(value), quote=False)}</p>"
         paragraphs = html_paragraphs(markup)
@@ -173,35 +186,74 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
-def sanitise_html(fragment: str) -> str:
-    """Editor HTML made safe: no scripts, iframes, styles, handlers or ``javascript:`` links;
-    relative links and images made absolute on www.gov.kz."""
-    # Before: nh3 cannot take a lone surrogate. After: it decodes &#1; into a raw \x01.
-    return xml_safe(_cleaner().clean(xml_safe(fragment)))
+def sanitise_html(fragment: str, dropped: list[str] | None = None) -> str:
+    """Editor HTML made safe: no scripts, iframes, styles or handlers; links and pictures only
+    where :func:`safe_url` allows, relative ones made absolute on www.gov.kz. The URLs taken out
+    are added to ``dropped``."""
+    _dropping.urls = dropped if dropped is not None else []
+    try:
+        # Before: nh3 cannot take a lone surrogate. After: it decodes &#1; into a raw \x01.
+        return xml_safe(_cleaner().clean(xml_safe(fragment)))
+    finally:
+        _dropping.urls = None
 
 
 @lru_cache(maxsize=1)
 def _cleaner() -> nh3.Cleaner:
     # Built once: ``nh3.clean`` with options rebuilds the sanitiser on every call.
-    return nh3.Cleaner(clean_content_tags=set(_DROPPED_WITH_CONTENT), url_schemes=set(_SCHEMES),
-                       attribute_filter=_absolute_attribute)
+    return nh3.Cleaner(clean_content_tags=set(_DROPPED_WITH_CONTENT),
+                       url_schemes=set(_SCHEMES_SEEN), attribute_filter=_checked_attribute)
 
 
-def _absolute_attribute(tag: str, attribute: str, value: str) -> str | None:
+def _checked_attribute(tag: str, attribute: str, value: str) -> str | None:
     if attribute not in _URL_ATTRIBUTES:
         return value
-    if _BAD_SCHEME.match(value):
-        return None
-    return absolute_url(value) or None
+    url = safe_url(value, link=attribute == "href")
+    if url is None and value.strip():
+        urls = getattr(_dropping, "urls", None)
+        if urls is not None:
+            urls.append(value)
+    return url
 
 
-def absolute_url(value: Any) -> str | None:
-    """A link from the API made absolute on www.gov.kz (``/uploads/..``, ``//host/..``)."""
-    if not isinstance(value, str) or not value.strip():
+def _picture(value: Any, dropped: list[str]) -> str | None:
+    url = safe_url(value)
+    if url is None and isinstance(value, str) and value.strip():
+        dropped.append(value)
+    return url
+
+
+def on_govkz(host: str) -> bool:
+    """Whether ``host`` (lowercase, no port) is gov.kz or one of its subdomains."""
+    return host == "gov.kz" or host.endswith(".gov.kz")
+
+
+def safe_url(value: Any, *, link: bool = False) -> str | None:
+    """A URL from a gov.kz answer if it is fit to publish, else None.
+
+    Fit: http(s) on gov.kz or a subdomain (no user name, no port but 80/443), or a relative
+    path, made absolute on https://www.gov.kz. A link (``href``) may also be ``mailto:``,
+    ``tel:`` or ``#fragment``: nothing a reader fetches by itself. Anything else (``javascript:``,
+    ``data:``, another host, a loopback address) is refused.
+    """
+    if not isinstance(value, str):
         return None
     text = value.strip()
-    if text.startswith("#") or re.match(r"^(?!https?:)[a-zA-Z][a-zA-Z0-9+.-]*:", text):
-        return text  # mailto:, tel: (other schemes were dropped by the sanitiser)
+    if not text or _URL_NOISE.search(text):
+        return None
+    if link and (text.startswith("#") or _CONTACT.match(text)):
+        return text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:  # a port out of range, a bad IPv6 literal
+        return None
+    if parts.scheme and parts.scheme.lower() not in ("http", "https"):
+        return None
+    if parts.scheme or parts.netloc:
+        host = (parts.hostname or "").lower()
+        if not on_govkz(host) or parts.username is not None or port not in _PORTS:
+            return None
     return quote(urljoin(PUBLIC_SITE + "/", text), safe=":/?#[]@!$&'()*+,;=%~")
 
 
@@ -525,11 +577,17 @@ class GovkzSource:
 
     def _items(self, objects: list[dict[str, Any]], origin: str, run: _Read) -> list[Item]:
         items = []
+        dropped: list[str] = []
         for obj in objects:
             try:
-                items.append(item_from_api(obj, slug=self.slug, lang=self.lang, origin=origin))
+                items.append(item_from_api(obj, slug=self.slug, lang=self.lang, origin=origin,
+                                           dropped=dropped))
             except ValueError as exc:
                 run.warnings.append(f"{origin}: skipped a news object: {exc}")
+        if dropped:
+            run.warnings.append(
+                f"{origin}: left out {len(dropped)} link(s) or picture(s) that were not http(s) "
+                f"on gov.kz, e.g. {_short_repr(dropped[0])}")
         if objects and not items:
             raise FetchError(origin, "no usable news object on this page (changed format?): "
                                      f"{json.dumps(objects[0], ensure_ascii=False)[:200]!r}")
