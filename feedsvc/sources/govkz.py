@@ -38,8 +38,17 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from ..config import LANGUAGES, GovkzConfig
-from ..errors import FetchError, InvalidSourceURL
-from ..http import Clock, HttpSettings, PoliteClient, Response, Sleep, describe_body
+from ..errors import FetchError, InvalidSourceURL, SourceError
+from ..http import (
+    Clock,
+    HttpError,
+    HttpSettings,
+    PoliteClient,
+    Response,
+    Sleep,
+    describe_body,
+    host_of,
+)
 from ..links import (
     MAX_NEWS_ID,
     PUBLIC_SITE,
@@ -402,9 +411,10 @@ class GovkzClient:
             if response.status in (400, 404, 405):
                 raise RestUnavailable(url, response)
             if not response.ok:
-                raise FetchError(url, f"expected a JSON list of news, got "
-                                      f"{describe_body(response.body)}", response.status)
-            return news_list(response.json(), url), url
+                raise HttpError("GET", url, f"{host_of(url)} answered HTTP {response.status}",
+                                f"expected a JSON list of news, got "
+                                f"{describe_body(response.body)}", response.status)
+            return news_list(response.json(), url, limit=page_cap(size)), url
         raise AssertionError("unreachable")  # pragma: no cover
 
     def graphql(self, query: str, lang: str, stats: ReadStats) -> dict[str, Any]:
@@ -415,20 +425,24 @@ class GovkzClient:
             "Content-Type": "application/json", "Accept": "application/json",
             "Accept-Language": lang, "Origin": PUBLIC_SITE})
         stats.requests += response.attempts
+        host = host_of(url)
         if not response.ok:
-            raise FetchError(url, f"GraphQL failed: {describe_body(response.body)}",
-                             response.status)
+            raise HttpError("POST", url, f"{host} answered HTTP {response.status}",
+                            f"GraphQL failed: {describe_body(response.body)}", response.status)
         answer = response.json()
         if not isinstance(answer, dict):
-            raise FetchError(url, f"expected a GraphQL answer object, got "
-                                  f"{describe_body(response.body)}", response.status)
+            raise HttpError("POST", url, f"{host} answered in an unexpected format",
+                            f"expected a GraphQL answer object, got "
+                            f"{describe_body(response.body)}", response.status)
         if answer.get("errors"):
-            raise FetchError(url, f"GraphQL errors: {_graphql_messages(answer['errors'])}",
-                             response.status)
+            raise HttpError("POST", url, f"{host} refused the GraphQL query",
+                            f"GraphQL errors: {_graphql_messages(answer['errors'])}",
+                            response.status)
         data = answer.get("data")
         if not isinstance(data, dict):
-            raise FetchError(url, f"GraphQL answer without data: {describe_body(response.body)}",
-                             response.status)
+            raise HttpError("POST", url, f"{host} answered in an unexpected format",
+                            f"GraphQL answer without data: {describe_body(response.body)}",
+                            response.status)
         return data
 
     def graphql_page(self, slug: str, lang: str, page: int, size: int,
@@ -438,16 +452,30 @@ class GovkzClient:
                  "created_date heropic alt_image body short_description projects "
                  "directions { id title } } }")
         url = self.base + GRAPHQL_PATH
-        return news_list(self.graphql(query, lang, stats).get("news"), url), url
+        return news_list(self.graphql(query, lang, stats).get("news"), url,
+                         limit=page_cap(size), method="POST"), url
 
 
-def news_list(data: Any, url: str, what: str = "news objects") -> list[dict[str, Any]]:
-    """The items of a listing answer: a bare list or ``{"content": [...]}``; FetchError else."""
+def page_cap(size: int) -> int:
+    """Most objects accepted in one answer to a request for ``size``: twice as many, and at
+    least 100 (gov.kz serves pages of up to 100). More is not a page; building an Item for each
+    of a million ``{"id": 1}`` took half a gigabyte."""
+    return max(2 * size, 100)
+
+
+def news_list(data: Any, url: str, what: str = "news objects", *, limit: int | None = None,
+              method: str = "GET") -> list[dict[str, Any]]:
+    """The items of a listing answer: a bare list or ``{"content": [...]}``; HttpError for
+    anything else, or for more than ``limit`` items."""
     items = data.get("content") if isinstance(data, dict) else data
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         shown = json.dumps(data, ensure_ascii=False)[:200]
-        raise FetchError(url, f"unexpected answer: expected a JSON list of {what} or "
-                              f'{{"content": [...]}}, got {shown!r}')
+        raise HttpError(method, url, f"{host_of(url)} answered in an unexpected format",
+                        f"expected a JSON list of {what} or "
+                        f'{{"content": [...]}}, got {shown!r}')
+    if limit is not None and len(items) > limit:
+        raise HttpError(method, url, f"{host_of(url)} answered {len(items):,} {what} at once",
+                        f"more than the {limit:,} accepted in one answer; refused")
     return items
 
 
@@ -480,9 +508,11 @@ class GovkzSource:
     """One organisation's news in one language, read through :class:`GovkzClient`."""
 
     def __init__(self, slug: str, lang: str, client: GovkzClient, backfill: int,
-                 page_size: int) -> None:
+                 page_size: int, link: str | None = None) -> None:
         self.slug = slug
         self.lang = lang
+        #: The source as the user wrote it, to lead its error messages.
+        self.link = (link or "").strip() or f"{PUBLIC_SITE}/memleket/entities/{slug}"
         self.client = client
         self.backfill = max(1, backfill)
         self.page_size = max(1, page_size)
@@ -505,12 +535,13 @@ class GovkzSource:
     def read(self, context: SourceContext) -> SourceResult:
         """Items newest first: the backfill on a first read, what is new or changed later.
 
-        Raises FetchError (naming the URL, the status and this source) when gov.kz fails.
+        Raises :class:`GovkzSourceError` when gov.kz fails: the link as the user wrote it and
+        a plain reason first, then the request and the details.
         """
         try:
             return self._read(context)
         except FetchError as exc:
-            raise _naming_source(exc, self.name) from exc
+            raise GovkzSourceError(f"{self.link} ({self.lang})", exc) from exc
 
     def _read(self, context: SourceContext) -> SourceResult:
         previous = context.previous_state() or {}
@@ -589,8 +620,9 @@ class GovkzSource:
                 f"{origin}: left out {len(dropped)} link(s) or picture(s) that were not http(s) "
                 f"on gov.kz, e.g. {_short_repr(dropped[0])}")
         if objects and not items:
-            raise FetchError(origin, "no usable news object on this page (changed format?): "
-                                     f"{json.dumps(objects[0], ensure_ascii=False)[:200]!r}")
+            raise HttpError("GET", origin, f"{host_of(origin)} answered in an unexpected "
+                            "format", "no usable news object on this page (changed format?): "
+                            f"{json.dumps(objects[0], ensure_ascii=False)[:200]!r}")
         return items
 
     def _take(self, items: list[Item], run: _Read, context: SourceContext) -> bool:
@@ -615,10 +647,34 @@ class _Fallback(Exception):
         self.page = page
 
 
-def _naming_source(error: FetchError, source: str) -> FetchError:
-    prefix = f"HTTP {error.status}: " if error.status is not None else ""
-    reason = error.reason.removeprefix(prefix)
-    return FetchError(error.url, f"{reason} (source {source})", error.status)
+class GovkzSourceError(FetchError):
+    """A gov.kz source failed. ``str()``: ``<link as given> (<lang>): <plain reason> (<request>,
+    <details>)``, e.g. ``https://www.gov.kz/memleket/entities/mfa-brussels (en): cannot reach
+    www.gov.kz: the name does not resolve (POST .../_/c/k6, gave up after 4 attempts)``."""
+
+    def __init__(self, source: str, error: FetchError) -> None:
+        problem = getattr(error, "problem", None) or error.reason
+        method = getattr(error, "method", None)
+        request = f"{method} {_short_url(error.url)}" if method else _short_url(error.url)
+        detail = getattr(error, "detail", None)
+        details = f"{request}, {detail}" if detail else request
+        SourceError.__init__(self, source, f"{problem} ({details})")
+        self.url = error.url
+        self.status = error.status
+        self.problem = problem
+
+
+def _short_url(url: str) -> str:
+    """The end of an API URL, enough to tell the requests apart: ``.../content-manager/news page
+    2``, ``.../_/c/k6``, ``.../graphql``."""
+    parts = urlsplit(url)
+    segments = [segment for segment in parts.path.split("/") if segment]
+    taken = 1
+    while taken < len(segments) and (taken < 2 or len("/".join(segments[-taken:])) < 6):
+        taken += 1
+    tail = "/".join(segments[-taken:])
+    page = re.search(r"(?:^|&)page=(\d+)", parts.query)
+    return f".../{tail}" + (f" page {page.group(1)}" if page else "")
 
 
 def _newest(previous: dict[str, Any], seen: int | None) -> int | None:
@@ -650,7 +706,7 @@ def sources_for_link(url: str, langs: tuple[str, ...], client: GovkzClient,
         if lang not in LANGUAGES:
             raise InvalidSourceURL(url, f"unknown language {lang!r} (use one of "
                                         f"{', '.join(LANGUAGES)})")
-    return [GovkzSource(link.slug, lang, client, config.backfill, config.page_size)
+    return [GovkzSource(link.slug, lang, client, config.backfill, config.page_size, url)
             for lang in dict.fromkeys(chosen)]
 
 
@@ -691,7 +747,7 @@ def fetch_organisations(client: GovkzClient, lang: str, *,
              "class { name } } }")
     data = client.graphql(query, lang, ReadStats()).get("projectdetails")
     url = client.base + GRAPHQL_PATH
-    rows = news_list(data, url, "organisations")
+    rows = news_list(data, url, "organisations", limit=2 * size, method="POST")
     if len(rows) >= size:
         log.warning("govkz.registry_truncated size=%d lang=%s", size, lang)
     rows = [row for row in rows if _registry_slug_ok(row, url)]
