@@ -244,6 +244,16 @@ def test_a_refused_connection_is_said_plainly() -> None:
         "connection was refused (POST .../_/c/k6, gave up after 2 attempts)")
 
 
+def test_a_tls_failure_is_said_plainly(govkz_server: GovkzFake) -> None:
+    host = govkz_server.base_url.removeprefix("http://")  # speaks plain HTTP, not TLS
+    source = dead_source(f"https://{host}", "https://www.gov.kz/memleket/entities/mfa")
+    with pytest.raises(FetchError) as caught:
+        source.read(FakeContext())
+    assert str(caught.value).startswith(f"https://www.gov.kz/memleket/entities/mfa (en): cannot "
+                                        f"talk securely to {host}: TLS error (POST .../_/c/k6, ")
+    assert len(govkz_server.requests()) == 0  # the handshake failed: nothing was asked
+
+
 @pytest.mark.parametrize(("fault", "problem"), [
     ({"status": 500, "body": "oops", "times": None}, "answered HTTP 500: a server error"),
     ({"status": 403, "body": "Forbidden"}, "answered HTTP 403"),
