@@ -5,24 +5,34 @@ Manners, all in one place so no source can forget one:
 - an honest ``User-Agent`` naming the project and its home page;
 - one ``requests.Session`` (cookie jar, keep-alive) per host, and one request at a time per host,
   at least ``delay`` seconds after the previous one ended;
-- a (connect, read) timeout on every request, and an overall deadline for reading a body so a
-  server that trickles bytes cannot hold a fetch for ever;
+- a (connect, read) timeout on every request, and an overall deadline for the whole exchange
+  (connecting, the headers, every byte of the body): when it passes, a watchdog shuts the
+  exchange's socket, so a server that drips a byte a second cannot hold a fetch for ever, with
+  or without ``Content-Length``. A missed deadline is not retried;
 - retries with exponential backoff and jitter (tenacity) on timeouts, broken connections, 5xx and
   non-JSON answers where JSON was expected; ``429``/``503`` honour ``Retry-After`` (seconds or an
   HTTP date) up to a cap, and a longer demand fails the fetch instead of sleeping for ever;
+- redirects are not followed: a ``3xx`` fails the fetch, naming where it pointed (the APIs we
+  call do not redirect, and a redirect must not send us to another host or scheme);
 - bodies are streamed and counted: an answer larger than ``max_response_bytes`` is refused, whatever
-  ``Content-Length`` claimed.
+  ``Content-Length`` claimed, and a JSON answer holding more than ``max_json_values`` values is
+  refused before it is decoded (a 10 MB ``[{},{},...]`` would take a gigabyte of objects).
 
-Every failure is a :class:`feedsvc.errors.FetchError` naming the URL, the status if there was one,
-and what was wrong. Other statuses (``4xx``) come back as a :class:`Response`: what they mean is
-the caller's business. ``sleep`` and ``clock`` are injected so tests never really wait.
+Every failure is an :class:`HttpError` (a :class:`feedsvc.errors.FetchError`) naming the URL and
+saying first in plain words what went wrong (``problem``: "cannot reach www.gov.kz: the name
+does not resolve"), then the details. Other statuses (``4xx``) come back as a :class:`Response`:
+what they mean is the caller's business. ``sleep`` and ``clock`` are injected so tests never
+really wait.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
+import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,11 +40,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity import wait_exponential_jitter as _backoff
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import __version__
 from .errors import FetchError
@@ -44,6 +56,9 @@ log = logging.getLogger(__name__)
 PROJECT_URL = "https://github.com/feedsvc/feedsvc"
 SNIPPET_CHARS = 200
 _CHUNK = 64 * 1024
+#: A news page of 100 items is about 3,000 JSON values, the registry of 5,000 organisations about
+#: 50,000; 250,000 values are at most some 20 MB of Python objects.
+DEFAULT_MAX_JSON_VALUES = 250_000
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -78,8 +93,10 @@ class HttpSettings:
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     backoff_jitter: float = 1.0
-    #: Longest time for one whole answer; default: connect timeout + 2 × read timeout.
+    #: Longest time for one whole exchange; default: connect timeout + 2 × read timeout.
     total_timeout: float | None = None
+    #: Most values (keys included) a JSON answer may hold; see :func:`json_values_at_most`.
+    max_json_values: int = DEFAULT_MAX_JSON_VALUES
     user_agent: str = field(default_factory=default_user_agent)
 
     @property
@@ -102,6 +119,7 @@ class Response:
     headers: Mapping[str, str]
     body: bytes
     attempts: int = 1
+    max_json_values: int = DEFAULT_MAX_JSON_VALUES
     _json: Any = field(default=_UNSET, repr=False)
 
     @property
@@ -113,14 +131,45 @@ class Response:
         return body_snippet(self.body, limit)
 
     def json(self) -> Any:
-        """The body as JSON; :class:`FetchError` naming the URL and what came back otherwise."""
+        """The body as JSON; :class:`HttpError` naming the URL and what came back otherwise.
+
+        A body that may hold more than ``max_json_values`` values is refused undecoded."""
         if self._json is _UNSET:
+            values = json_values_at_most(self.body, self.max_json_values)
+            if values > self.max_json_values:
+                raise AnswerTooBig(self.method, self.url, f"{host_of(self.url)}'s answer is "
+                                   "too big to decode",
+                                f"up to {values:,} JSON values, the limit is "
+                                f"{self.max_json_values:,}", self.status)
             try:
                 self._json = json.loads(self.body)
             except (ValueError, RecursionError) as exc:
-                raise FetchError(self.url, f"expected JSON, got {describe_body(self.body)}",
-                                 self.status) from exc
+                raise HttpError(self.method, self.url, f"{host_of(self.url)} answered something "
+                                "that is not JSON", f"expected JSON, got "
+                                f"{describe_body(self.body)}", self.status) from exc
         return self._json
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def json_values_at_most(body: bytes, enough: int | None = None) -> int:
+    """An upper bound on the values (keys included) ``json.loads(body)`` would build.
+
+    Outside strings, a container of k members holds k - 1 commas, so the values are at most
+    1 + 2 × (commas + containers). Counted on the bytes before any object exists: first over
+    the whole body, strings included (a looser bound, returned if it is within ``enough``), then,
+    only if needed, without what the strings hold, one string at a time (``re.sub`` would build
+    a piece per string: 200 MB for a million of them).
+    """
+    bound = 1 + 2 * _structure(body)
+    if enough is not None and bound <= enough:
+        return bound
+    return bound - 2 * sum(_structure(match.group()) for match in _JSON_STRING.finditer(body))
+
+
+def _structure(data: bytes) -> int:
+    return data.count(b",") + data.count(b"{") + data.count(b"[")
 
 
 def body_snippet(body: bytes, limit: int = SNIPPET_CHARS) -> str:
@@ -132,15 +181,135 @@ def describe_body(body: bytes) -> str:
     return f"{body_snippet(body)!r}" if body.strip() else "an empty body"
 
 
+class HttpError(FetchError):
+    """A request that failed. ``str()``: ``URL: [HTTP status: ]problem (details)``.
+
+    ``problem`` says in plain words what went wrong, for a person ("cannot reach www.gov.kz: the
+    connection was refused"); ``detail`` has what helps to dig (the body's start, the low-level
+    error, how many attempts).
+    """
+
+    def __init__(self, method: str, url: str, problem: str, detail: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(url, f"{problem} ({detail})" if detail else problem, status)
+        self.method = method
+        self.problem = problem
+        self.detail = detail
+
+
+class AnswerTooBig(HttpError):
+    """An answer beyond the size cap, in bytes or in JSON values: not worth another try."""
+
+
 class _Transient(Exception):
     """One attempt failed in a way worth retrying."""
 
-    def __init__(self, reason: str, status: int | None = None,
+    def __init__(self, problem: str, detail: str | None = None, status: int | None = None,
                  retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        super().__init__(problem if detail is None else f"{problem} ({detail})")
+        self.problem = problem
+        self.detail = detail
         self.status = status
         self.retry_after = retry_after
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+# --- the deadline of one exchange ---------------------------------------------------------------
+
+_current = threading.local()  # the _Deadline of the exchange this thread is in, if any
+
+
+class _Deadline:
+    """The wall-clock limit of one exchange.
+
+    Timeouts bound each socket operation, not their sum: a server sending a byte a second never
+    trips a 30 s read timeout. So a timer runs beside the exchange, and when the deadline passes
+    it shuts down the sockets of the connections the exchange used (:class:`_WatchedPool`
+    reports them); the blocked read then ends at once, whatever it was waiting for.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._connections: list[Any] = []
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _current.deadline = None
+        self._timer.cancel()
+        with self._lock:
+            self._done = True  # from now on the connections belong to other exchanges
+
+    def watch(self, connection: Any) -> None:
+        with self._lock:
+            self._connections.append(connection)
+            if self.expired:
+                _shut(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            for connection in self._connections:
+                _shut(connection)
+
+
+def _shut(connection: Any) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    # The plain socket's shutdown, also under TLS: it ends a blocked read without touching the
+    # TLS object the reading thread is using. OSError: already closed.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedPool:
+    """Hands every connection it gives out to the deadline of the exchange asking for it."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)  # type: ignore[misc]
+        deadline = getattr(_current, "deadline", None)
+        if deadline is not None:
+            deadline.watch(connection)
+        return connection
+
+
+class _WatchedHTTPPool(_WatchedPool, HTTPConnectionPool):
+    pass
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    pass
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter with pools that report their connections to the exchange's deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS pools have connections of their own
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
 
 
 @dataclass(slots=True)
@@ -166,10 +335,6 @@ class PoliteClient:
             for host in self._hosts.values():
                 host.session.close()
             self._hosts.clear()
-
-    def session(self, url: str) -> requests.Session:
-        """The session (and so the cookie jar) used for ``url``'s host."""
-        return self._host(url).session
 
     def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
                 data: bytes | None = None, expect_json: bool = False) -> Response:
@@ -197,8 +362,9 @@ class PoliteClient:
         try:
             response: Response = retrying(attempt)
         except _Transient as exc:
-            raise FetchError(url, f"{exc.reason} (gave up after {attempts} attempt"
-                                  f"{'s' if attempts != 1 else ''})", exc.status) from exc
+            tries = f"gave up after {attempts} attempt{'s' if attempts != 1 else ''}"
+            detail = f"{exc.detail}; {tries}" if exc.detail else tries
+            raise HttpError(method, url, exc.problem, detail, exc.status) from exc
         response.attempts = attempts
         return response
 
@@ -224,62 +390,81 @@ class PoliteClient:
 
     def _send(self, session: requests.Session, method: str, url: str,
               headers: Mapping[str, str] | None, data: bytes | None) -> Response:
-        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        limit = self.settings.deadline
+        timeout = (min(self.settings.connect_timeout, limit),
+                   min(self.settings.read_timeout, limit))
+        host = host_of(url)
         started = self._clock()
-        try:
-            raw = session.request(method, url, headers=dict(headers or {}), data=data,
-                                  timeout=timeout, stream=True)
-        except requests.Timeout as exc:
-            raise _Transient(f"timed out ({_timeout_kind(exc)}, limits {timeout[0]:g} s "
-                             f"connect / {timeout[1]:g} s read)") from exc
-        except requests.exceptions.SSLError as exc:
-            raise FetchError(url, f"TLS error: {exc}") from exc
-        except requests.ConnectionError as exc:
-            raise _Transient(f"connection failed: {_root_cause(exc)}") from exc
-        except requests.RequestException as exc:
-            raise FetchError(url, f"request failed: {exc}") from exc
-        with raw:
-            body = self._read_body(raw, url, started)
-        return Response(method, raw.url or url, raw.status_code, raw.headers, body)
+        with _Deadline(limit) as deadline:
+            try:
+                raw = session.request(method, url, headers=dict(headers or {}), data=data,
+                                      timeout=timeout, stream=True, allow_redirects=False)
+                with raw:
+                    body = self._read_body(raw, method, url, started)
+            except (requests.RequestException, _Transient, HttpError) as exc:
+                if deadline.expired:
+                    raise self._too_slow(method, url, None) from exc
+                if isinstance(exc, _Transient | HttpError):
+                    raise
+                raise _request_failure(method, url, host, exc, timeout) from exc
+        if deadline.expired:  # the timer fired as the last bytes came: still too late
+            raise self._too_slow(method, url, raw.status_code)
+        response = Response(method, raw.url or url, raw.status_code, raw.headers, body,
+                            max_json_values=self.settings.max_json_values)
+        if raw.is_redirect or raw.status_code in (301, 302, 303, 307, 308):
+            raise _refused_redirect(response)
+        return response
 
-    def _read_body(self, raw: requests.Response, url: str, started: float) -> bytes:
+    def _too_slow(self, method: str, url: str, status: int | None) -> HttpError:
+        limit = self.settings.deadline
+        return HttpError(method, url, f"{host_of(url)} did not finish answering within the "
+                         f"{limit:g} s deadline", "the whole exchange: connecting, headers and "
+                         "body; not retried", status)
+
+    def _read_body(self, raw: requests.Response, method: str, url: str,
+                   started: float) -> bytes:
         cap = self.settings.max_response_bytes
+        too_large = f"{host_of(url)}'s answer is too large"
         declared = raw.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > cap:
-            raise FetchError(url, f"response too large: {declared} bytes announced, the limit "
-                                  f"is {cap}", raw.status_code)
+            raise AnswerTooBig(method, url, too_large, f"{declared} bytes announced, the "
+                               f"limit is {cap}", raw.status_code)
         chunks: list[bytes] = []
         total = 0
         try:
             for chunk in raw.iter_content(_CHUNK):
                 total += len(chunk)
                 if total > cap:
-                    raise FetchError(url, f"response too large: more than {cap} bytes (the "
-                                          "limit) and still coming", raw.status_code)
+                    raise AnswerTooBig(method, url, too_large, f"more than {cap} bytes (the "
+                                       "limit) and still coming", raw.status_code)
                 chunks.append(chunk)
                 if self._clock() - started > self.settings.deadline:
-                    raise _Transient(f"too slow: the answer was not complete after "
-                                     f"{self.settings.deadline:g} s", raw.status_code)
+                    raise self._too_slow(method, url, raw.status_code)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(f"connection broke while reading the answer: {_root_cause(exc)}",
-                             raw.status_code) from exc
+            raise _Transient(f"{host_of(url)} broke the connection while answering",
+                             _root_cause(exc), raw.status_code) from exc
         except requests.RequestException as exc:  # e.g. a broken gzip stream
-            raise _Transient(f"unreadable answer: {exc}", raw.status_code) from exc
+            raise _Transient(f"{host_of(url)} sent an unreadable answer", str(exc),
+                             raw.status_code) from exc
         return b"".join(chunks)
 
     def _judge(self, response: Response, expect_json: bool) -> Response:
         status = response.status
+        host = host_of(response.url)
         if status in (429, 503):
             delay = self._retry_after(response)
-            raise _Transient(f"server asked to slow down: {describe_body(response.body)}",
-                             status, delay)
+            raise _Transient(f"{host} answered HTTP {status}: it asks us to slow down",
+                             describe_body(response.body), status, delay)
         if status >= 500:
-            raise _Transient(f"server error: {describe_body(response.body)}", status)
+            raise _Transient(f"{host} answered HTTP {status}: a server error",
+                             describe_body(response.body), status)
         if expect_json and response.ok:
             try:
                 response.json()
-            except FetchError as exc:
-                raise _Transient(exc.reason, status) from exc
+            except AnswerTooBig:
+                raise  # not worth another try
+            except HttpError as exc:
+                raise _Transient(exc.problem, exc.detail, status) from exc
         return response
 
     def _retry_after(self, response: Response) -> float | None:
@@ -293,9 +478,10 @@ class PoliteClient:
             return None
         cap = self.settings.retry_after_cap
         if seconds > cap:
-            raise FetchError(response.url, f"server asked to wait {seconds:g} s (Retry-After: "
-                                           f"{header}), more than the {cap:g} s we wait; try "
-                                           "again later", response.status)
+            raise HttpError(response.method, response.url,
+                            f"{host_of(response.url)} asked to wait {seconds:g} s, more than "
+                            f"the {cap:g} s we wait; try again later",
+                            f"Retry-After: {header}", response.status)
         return seconds
 
     # --- retry policy ---------------------------------------------------------------------
@@ -325,6 +511,8 @@ class PoliteClient:
             if host is None:
                 session = requests.Session()
                 session.headers["User-Agent"] = self.settings.user_agent
+                session.mount("http://", _WatchedAdapter())
+                session.mount("https://", _WatchedAdapter())
                 host = self._hosts[key] = _Host(session)
             return host
 
@@ -343,10 +531,6 @@ def parse_retry_after(value: str, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def _timeout_kind(exc: requests.Timeout) -> str:
-    return "connecting" if isinstance(exc, requests.ConnectTimeout) else "waiting for the answer"
-
-
 def _root_cause(exc: BaseException) -> str:
     """The innermost reason of a requests/urllib3 error chain, for a one-line message."""
     inner = exc
@@ -359,3 +543,68 @@ def _root_cause(exc: BaseException) -> str:
             break
         inner = nested
     return str(inner) or type(inner).__name__
+
+
+def host_of(url: str) -> str:
+    """The host (and port, if any) of ``url``, as a person would name it."""
+    try:
+        return urlsplit(url).netloc.rpartition("@")[2] or url
+    except ValueError:
+        return url
+
+
+def _refused_redirect(response: Response) -> HttpError:
+    location = response.headers.get("Location")
+    here = urlsplit(response.url)
+    if location is None:
+        return HttpError(response.method, response.url, f"{host_of(response.url)} answered "
+                         f"HTTP {response.status} without saying where to", None,
+                         response.status)
+    there = urlsplit(urljoin(response.url, location))
+    if there.scheme != here.scheme:
+        where = f"another scheme ({there.scheme or 'none'})"
+    elif there.netloc != here.netloc:
+        where = f"another host ({there.netloc or 'none'})"
+    else:
+        where = "the same host"
+    return HttpError(response.method, response.url,
+                     f"{host_of(response.url)} redirected to {location[:200]}, which is not "
+                     "followed", f"HTTP {response.status} to {where}; redirects are never "
+                     "followed", response.status)
+
+
+def _request_failure(method: str, url: str, host: str, exc: requests.RequestException,
+                     timeout: tuple[float, float]) -> _Transient | HttpError:
+    """A failed request in plain words: transient ones (worth another try) or not."""
+    cause = _root_cause(exc)
+    if isinstance(exc, requests.ConnectTimeout):
+        return _Transient(f"cannot reach {host}: no answer within the {timeout[0]:g} s connect "
+                          "timeout", cause)
+    if isinstance(exc, requests.Timeout):
+        return _Transient(f"{host} did not answer within the {timeout[1]:g} s read timeout",
+                          cause)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return HttpError(method, url, f"cannot talk securely to {host}: TLS error", cause)
+    if isinstance(exc, requests.ConnectionError):
+        if _caused_by(exc, socket.gaierror):
+            return _Transient(f"cannot reach {host}: the name does not resolve")
+        if _caused_by(exc, ConnectionRefusedError):
+            return _Transient(f"cannot reach {host}: the connection was refused")
+        return _Transient(f"cannot reach {host}: the connection failed", cause)
+    return HttpError(method, url, "the request could not be sent", str(exc))
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        inner = pending.pop()
+        if id(inner) in seen:
+            continue
+        seen.add(id(inner))
+        if isinstance(inner, kind):
+            return True
+        pending.extend(e for e in (getattr(inner, "reason", None), inner.__cause__,
+                                   inner.__context__, *inner.args)
+                       if isinstance(e, BaseException))
+    return False

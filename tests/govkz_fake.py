@@ -1,6 +1,6 @@
 """A gov.kz look-alike on 127.0.0.1, for tests and benchmarks.
 
-It speaks the parts of the API feedsvc uses (see ``shared/govkz-api.md``): the ticket
+It speaks the parts of the API feedsvc uses (see feedsvc/sources/govkz.py): the ticket
 (``POST /api/v1/public/_/c/k6`` sets a cookie; the listing answers ``400 notAllowed`` without
 it), the REST news listing (bare list or ``{"content": [...]}``), GraphQL ``news`` and
 ``projectdetails``. News are generated deterministically and lazily (N organisations × M items ×

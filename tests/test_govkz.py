@@ -398,8 +398,9 @@ def test_a_500_storm_fails_with_the_status_after_all_attempts(govkz_server: Govk
     error = caught.value
     assert error.status == 500 and "/content-manager/news?projects=eq:mfa" in error.url
     assert "gave up after 3 attempts" in str(error) and "Internal error" in str(error)
-    assert str(error).startswith(error.url + ": HTTP 500: ")
-    assert str(error).endswith("(source govkz:mfa:en)")
+    assert str(error).startswith("https://www.gov.kz/memleket/entities/mfa (en): "
+                                 f"{govkz_server.base_url.split('//')[1]} answered HTTP 500: "
+                                 "a server error (GET .../content-manager/news page 1, ")
     assert len(govkz_server.requests("news")) == 3 and len(sleeps.calls) == 2
     assert sleeps.calls[1] >= 2.0  # exponential: 1 s, then 2 s (plus jitter)
 
@@ -455,7 +456,7 @@ def test_a_dead_host_is_a_fetch_error() -> None:
     settings = GovkzConfig(base_url=f"http://127.0.0.1:{port}", delay=0, retries=2)
     sleeps = Sleeps()
     source = GovkzSource("mfa", "en", GovkzClient(settings, sleep=sleeps), 10, 10)
-    with pytest.raises(FetchError, match=r"connection failed.*gave up after 2 attempts"):
+    with pytest.raises(FetchError, match=r"connection was refused.*gave up after 2 attempts"):
         source.read(FakeContext())
     assert len(sleeps.calls) == 1
 

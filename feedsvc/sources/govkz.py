@@ -1,6 +1,6 @@
 """The gov.kz live source: from "a gov.kz link" to a list of Items.
 
-What the API is and where it bites is in ``shared/govkz-api.md``; in short:
+What this client relies on (the README's "gov.kz links as sources" says it for users):
 
 - A source is one organisation (``slug``) in one language. Any gov.kz link of the organisation
   names it (:func:`parse_govkz_link`, :func:`sources_for_link`).
@@ -25,22 +25,41 @@ import html
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import nh3
 from lxml import etree
 from lxml import html as lxml_html
 
 from ..config import LANGUAGES, Config, GovkzConfig, SourceConfig
-from ..errors import FetchError, InvalidSourceURL
-from ..http import Clock, HttpSettings, PoliteClient, Response, Sleep, describe_body
-from ..links import PUBLIC_SITE, item_page, org_news_page, parse_govkz_link
+from ..errors import FetchError, InvalidSourceURL, SourceError
+from ..http import (
+    Clock,
+    HttpError,
+    HttpSettings,
+    PoliteClient,
+    Response,
+    Sleep,
+    describe_body,
+    host_of,
+)
+from ..links import (
+    MAX_NEWS_ID,
+    PUBLIC_SITE,
+    item_page,
+    news_id_problem,
+    org_news_page,
+    parse_govkz_link,
+    slug_problem,
+)
 from ..model import ALMATY, AUTHORITY_GOVKZ_API, Item, Origin
+from ..text import xml_safe
 from . import BaseSource, BrokenSource, SourceContext, SourceResult
 
 log = logging.getLogger(__name__)
@@ -67,27 +86,36 @@ _URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
 _DROPPED_WITH_CONTENT = frozenset({"script", "style", "iframe", "noscript", "object", "embed",
                                    "template", "svg", "math", "textarea", "select", "button",
                                    "form"})
-_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
-_BAD_SCHEME = re.compile(r"^\s*(?:javascript|vbscript|data|file):", re.IGNORECASE)
+#: Schemes nh3 hands to :func:`_checked_attribute` (which keeps only http(s) on gov.kz, mailto and
+#: tel) so that a dropped URL is counted; nh3 removes any other scheme by itself, uncounted.
+_SCHEMES_SEEN = frozenset({"http", "https", "mailto", "tel", "javascript", "vbscript", "data",
+                           "file", "ftp", "blob", "about", "ws", "wss", "sms", "intent"})
+#: Characters a browser reads differently from urllib (``\\`` as ``/``, controls skipped): a URL
+#: holding one could name one host to our check and another to a reader.
+_URL_NOISE = re.compile(r"[\x00-\x1f\x7f\\]")
+_CONTACT = re.compile(r"^(?:mailto|tel):", re.IGNORECASE)
+#: Ports a gov.kz URL may name (none, or the default of http or https).
+_PORTS = (None, 80, 443)
+_dropping = threading.local()  # the list :func:`sanitise_html` counts dropped URLs into
 _BLOCKS = frozenset("address article aside blockquote caption center dd details div dl dt "
                     "figcaption figure footer h1 h2 h3 h4 h5 h6 header hgroup hr li main nav "
                     "ol p pre section summary table tbody td tfoot th thead tr ul".split())
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _WHITESPACE = re.compile(r"\s+")
 _HAS_TAG = re.compile(r"<[a-zA-Z/!]")
-# Characters XML cannot carry (controls, lone surrogates, non-characters): editors paste them.
-_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
-def item_from_api(obj: dict[str, Any], *, slug: str, lang: str,
-                  origin: str | None = None) -> Item:
+def item_from_api(obj: dict[str, Any], *, slug: str, lang: str, origin: str | None = None,
+                  dropped: list[str] | None = None) -> Item:
     """One gov.kz news object (REST or GraphQL) as an Item of organisation ``slug``.
 
     Raises ValueError when the object has no usable id or neither a title nor any text.
-    ``origin`` is where it was read (default: the public listing on www.gov.kz).
+    ``origin`` is where it was read (default: the public listing on www.gov.kz). URLs that are
+    not fit to publish (see :func:`safe_url`) are left out and added to ``dropped``.
     """
     news_id = _news_id(obj.get("id"))
-    markup, paragraphs = _content(obj)
+    dropped = dropped if dropped is not None else []
+    markup, paragraphs = _content(obj, dropped)
     title = clean_text(obj.get("title"))
     if not title:
         if not paragraphs:
@@ -106,37 +134,48 @@ def item_from_api(obj: dict[str, Any], *, slug: str, lang: str,
         org=slug,  # ``projects`` may name co-owners; the item belongs to the followed feed
         news_id=news_id,
         categories=_directions(obj.get("directions")),
-        image=absolute_url(obj.get("heropic")),
+        image=_picture(obj.get("heropic"), dropped),
         raw_date=raw_date,
         authority=AUTHORITY_GOVKZ_API,
     )
 
 
 def _news_id(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"news id is not a number: {value!r}")
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-    else:
-        raise ValueError(f"news id is missing or not a number: {value!r}")
-    if number <= 0:
-        raise ValueError(f"news id is not positive: {value!r}")
-    return number
+    """The object's id as a plausible gov.kz news id; ValueError (naming the value) otherwise.
+
+    gov.kz sends a number (REST) or a string of digits (GraphQL); anything else, zero, a
+    negative or an id of :data:`MAX_NEWS_ID` or more is refused before it reaches the store.
+    """
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
+        problem = news_id_problem(value.strip())
+        if problem is not None:
+            raise ValueError(problem)
+        return int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"news id is missing or not a number: {_short_repr(value)}")
+    if value <= 0:
+        raise ValueError(f"news id is not positive: {value}")
+    if value > MAX_NEWS_ID:  # (no repr: a huge int may have more digits than str() allows)
+        raise ValueError(f"news id is too large (gov.kz's are below {MAX_NEWS_ID + 1:,})")
+    return value
 
 
-def _content(obj: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _content(obj: dict[str, Any],
+             dropped: list[str]) -> tuple[str | None, tuple[str, ...]]:
     """Sanitised HTML and its paragraphs: the body, else the short description, else nothing."""
     for key in ("body", "short_description"):
         value = obj.get(key)
         if not isinstance(value, str) or not value.strip():
             continue
-        value = _UNSAFE.sub("", value)
         if key == "body" or _HAS_TAG.search(value):
-            markup = sanitise_html(value)
+            markup = sanitise_html(value, dropped)
         else:
             markup = f"<p>{html.escape(clean_text(value), quote=False)}</p>"
         paragraphs = html_paragraphs(markup)
@@ -149,46 +188,87 @@ def clean_text(value: Any) -> str:
     """Plain text with HTML entities decoded and whitespace normalised ("" for null)."""
     if value is None:
         return ""
-    return " ".join(_UNSAFE.sub("", html.unescape(str(value))).split())
+    return " ".join(xml_safe(html.unescape(str(value))).split())
 
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
-def sanitise_html(fragment: str) -> str:
-    """Editor HTML made safe: no scripts, iframes, styles, handlers or ``javascript:`` links;
-    relative links and images made absolute on www.gov.kz."""
-    return _UNSAFE.sub("", _cleaner().clean(fragment))  # it decodes &#1; into a raw \x01
+def sanitise_html(fragment: str, dropped: list[str] | None = None) -> str:
+    """Editor HTML made safe: no scripts, iframes, styles or handlers; links and pictures only
+    where :func:`safe_url` allows, relative ones made absolute on www.gov.kz. The URLs taken out
+    are added to ``dropped``."""
+    _dropping.urls = dropped if dropped is not None else []
+    try:
+        # Before: nh3 cannot take a lone surrogate. After: it decodes &#1; into a raw \x01.
+        return xml_safe(_cleaner().clean(xml_safe(fragment)))
+    finally:
+        _dropping.urls = None
 
 
 @lru_cache(maxsize=1)
 def _cleaner() -> nh3.Cleaner:
     # Built once: ``nh3.clean`` with options rebuilds the sanitiser on every call.
-    return nh3.Cleaner(clean_content_tags=set(_DROPPED_WITH_CONTENT), url_schemes=set(_SCHEMES),
-                       attribute_filter=_absolute_attribute)
+    return nh3.Cleaner(clean_content_tags=set(_DROPPED_WITH_CONTENT),
+                       url_schemes=set(_SCHEMES_SEEN), attribute_filter=_checked_attribute)
 
 
-def _absolute_attribute(tag: str, attribute: str, value: str) -> str | None:
+def _checked_attribute(tag: str, attribute: str, value: str) -> str | None:
     if attribute not in _URL_ATTRIBUTES:
         return value
-    if _BAD_SCHEME.match(value):
-        return None
-    return absolute_url(value) or None
+    url = safe_url(value, link=attribute == "href")
+    if url is None and value.strip():
+        urls = getattr(_dropping, "urls", None)
+        if urls is not None:
+            urls.append(value)
+    return url
 
 
-def absolute_url(value: Any) -> str | None:
-    """A link from the API made absolute on www.gov.kz (``/uploads/..``, ``//host/..``)."""
-    if not isinstance(value, str) or not value.strip():
+def _picture(value: Any, dropped: list[str]) -> str | None:
+    url = safe_url(value)
+    if url is None and isinstance(value, str) and value.strip():
+        dropped.append(value)
+    return url
+
+
+def on_govkz(host: str) -> bool:
+    """Whether ``host`` (lowercase, no port) is gov.kz or one of its subdomains."""
+    return host == "gov.kz" or host.endswith(".gov.kz")
+
+
+def safe_url(value: Any, *, link: bool = False) -> str | None:
+    """A URL from a gov.kz answer if it is fit to publish, else None.
+
+    Fit: http(s) on gov.kz or a subdomain (no user name, no port but 80/443), or a relative
+    path, made absolute on https://www.gov.kz. A link (``href``) may also be ``mailto:``,
+    ``tel:`` or ``#fragment``: nothing a reader fetches by itself. Anything else (``javascript:``,
+    ``data:``, another host, a loopback address) is refused.
+    """
+    if not isinstance(value, str):
         return None
     text = value.strip()
-    if text.startswith("#") or re.match(r"^(?!https?:)[a-zA-Z][a-zA-Z0-9+.-]*:", text):
-        return text  # mailto:, tel: (other schemes were dropped by the sanitiser)
+    if not text or _URL_NOISE.search(text):
+        return None
+    if link and (text.startswith("#") or _CONTACT.match(text)):
+        return text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:  # a port out of range, a bad IPv6 literal
+        return None
+    if parts.scheme and parts.scheme.lower() not in ("http", "https"):
+        return None
+    if parts.scheme or parts.netloc:
+        host = (parts.hostname or "").lower()
+        if not on_govkz(host) or parts.username is not None or port not in _PORTS:
+            return None
     return quote(urljoin(PUBLIC_SITE + "/", text), safe=":/?#[]@!$&'()*+,;=%~")
 
 
 def html_paragraphs(markup: str) -> tuple[str, ...]:
     """Plain text of an HTML fragment, one string per block (paragraph, heading, list item)."""
+    markup = xml_safe(markup)  # lxml stops at a lone surrogate
     if not markup.strip():
         return ()
     try:
@@ -210,7 +290,7 @@ def html_paragraphs(markup: str) -> tuple[str, ...]:
                 chunks.append("\n\n")
             if element is not root and element.tail:
                 chunks.append(_WHITESPACE.sub(" ", element.tail))
-    text = _UNSAFE.sub("", "".join(chunks))
+    text = xml_safe("".join(chunks))
     blocks = (" ".join(block.split()) for block in _PARAGRAPH_BREAK.split(text))
     return tuple(block for block in blocks if block)
 
@@ -331,9 +411,10 @@ class GovkzClient:
             if response.status in (400, 404, 405):
                 raise RestUnavailable(url, response)
             if not response.ok:
-                raise FetchError(url, f"expected a JSON list of news, got "
-                                      f"{describe_body(response.body)}", response.status)
-            return news_list(response.json(), url), url
+                raise HttpError("GET", url, f"{host_of(url)} answered HTTP {response.status}",
+                                f"expected a JSON list of news, got "
+                                f"{describe_body(response.body)}", response.status)
+            return news_list(response.json(), url, limit=page_cap(size)), url
         raise AssertionError("unreachable")  # pragma: no cover
 
     def graphql(self, query: str, lang: str, stats: ReadStats) -> dict[str, Any]:
@@ -344,20 +425,24 @@ class GovkzClient:
             "Content-Type": "application/json", "Accept": "application/json",
             "Accept-Language": lang, "Origin": PUBLIC_SITE})
         stats.requests += response.attempts
+        host = host_of(url)
         if not response.ok:
-            raise FetchError(url, f"GraphQL failed: {describe_body(response.body)}",
-                             response.status)
+            raise HttpError("POST", url, f"{host} answered HTTP {response.status}",
+                            f"GraphQL failed: {describe_body(response.body)}", response.status)
         answer = response.json()
         if not isinstance(answer, dict):
-            raise FetchError(url, f"expected a GraphQL answer object, got "
-                                  f"{describe_body(response.body)}", response.status)
+            raise HttpError("POST", url, f"{host} answered in an unexpected format",
+                            f"expected a GraphQL answer object, got "
+                            f"{describe_body(response.body)}", response.status)
         if answer.get("errors"):
-            raise FetchError(url, f"GraphQL errors: {_graphql_messages(answer['errors'])}",
-                             response.status)
+            raise HttpError("POST", url, f"{host} refused the GraphQL query",
+                            f"GraphQL errors: {_graphql_messages(answer['errors'])}",
+                            response.status)
         data = answer.get("data")
         if not isinstance(data, dict):
-            raise FetchError(url, f"GraphQL answer without data: {describe_body(response.body)}",
-                             response.status)
+            raise HttpError("POST", url, f"{host} answered in an unexpected format",
+                            f"GraphQL answer without data: {describe_body(response.body)}",
+                            response.status)
         return data
 
     def graphql_page(self, slug: str, lang: str, page: int, size: int,
@@ -367,16 +452,30 @@ class GovkzClient:
                  "created_date heropic alt_image body short_description projects "
                  "directions { id title } } }")
         url = self.base + GRAPHQL_PATH
-        return news_list(self.graphql(query, lang, stats).get("news"), url), url
+        return news_list(self.graphql(query, lang, stats).get("news"), url,
+                         limit=page_cap(size), method="POST"), url
 
 
-def news_list(data: Any, url: str, what: str = "news objects") -> list[dict[str, Any]]:
-    """The items of a listing answer: a bare list or ``{"content": [...]}``; FetchError else."""
+def page_cap(size: int) -> int:
+    """Most objects accepted in one answer to a request for ``size``: twice as many, and at
+    least 100 (gov.kz serves pages of up to 100). More is not a page; building an Item for each
+    of a million ``{"id": 1}`` took half a gigabyte."""
+    return max(2 * size, 100)
+
+
+def news_list(data: Any, url: str, what: str = "news objects", *, limit: int | None = None,
+              method: str = "GET") -> list[dict[str, Any]]:
+    """The items of a listing answer: a bare list or ``{"content": [...]}``; HttpError for
+    anything else, or for more than ``limit`` items."""
     items = data.get("content") if isinstance(data, dict) else data
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         shown = json.dumps(data, ensure_ascii=False)[:200]
-        raise FetchError(url, f"unexpected answer: expected a JSON list of {what} or "
-                              f'{{"content": [...]}}, got {shown!r}')
+        raise HttpError(method, url, f"{host_of(url)} answered in an unexpected format",
+                        f"expected a JSON list of {what} or "
+                        f'{{"content": [...]}}, got {shown!r}')
+    if limit is not None and len(items) > limit:
+        raise HttpError(method, url, f"{host_of(url)} answered {len(items):,} {what} at once",
+                        f"more than the {limit:,} accepted in one answer; refused")
     return items
 
 
@@ -409,9 +508,11 @@ class GovkzSource(BaseSource):
     """One organisation's news in one language, read through :class:`GovkzClient`."""
 
     def __init__(self, slug: str, lang: str, client: GovkzClient, backfill: int,
-                 page_size: int) -> None:
+                 page_size: int, link: str | None = None) -> None:
         self.slug = slug
         self.lang = lang
+        #: The source as the user wrote it, to lead its error messages.
+        self.link = (link or "").strip() or f"{PUBLIC_SITE}/memleket/entities/{slug}"
         self.client = client
         self.backfill = max(1, backfill)
         self.page_size = max(1, page_size)
@@ -434,12 +535,13 @@ class GovkzSource(BaseSource):
     def read(self, context: SourceContext) -> SourceResult:
         """Items newest first: the backfill on a first read, what is new or changed later.
 
-        Raises FetchError (naming the URL, the status and this source) when gov.kz fails.
+        Raises :class:`GovkzSourceError` when gov.kz fails: the link as the user wrote it and
+        a plain reason first, then the request and the details.
         """
         try:
             return self._read(context)
         except FetchError as exc:
-            raise _naming_source(exc, self.name) from exc
+            raise GovkzSourceError(f"{self.link} ({self.lang})", exc) from exc
 
     def _read(self, context: SourceContext) -> SourceResult:
         previous = context.previous_state() or {}
@@ -506,14 +608,21 @@ class GovkzSource(BaseSource):
 
     def _items(self, objects: list[dict[str, Any]], origin: str, run: _Read) -> list[Item]:
         items = []
+        dropped: list[str] = []
         for obj in objects:
             try:
-                items.append(item_from_api(obj, slug=self.slug, lang=self.lang, origin=origin))
+                items.append(item_from_api(obj, slug=self.slug, lang=self.lang, origin=origin,
+                                           dropped=dropped))
             except ValueError as exc:
                 run.warnings.append(f"{origin}: skipped a news object: {exc}")
+        if dropped:
+            run.warnings.append(
+                f"{origin}: left out {len(dropped)} link(s) or picture(s) that were not http(s) "
+                f"on gov.kz, e.g. {_short_repr(dropped[0])}")
         if objects and not items:
-            raise FetchError(origin, "no usable news object on this page (changed format?): "
-                                     f"{json.dumps(objects[0], ensure_ascii=False)[:200]!r}")
+            raise HttpError("GET", origin, f"{host_of(origin)} answered in an unexpected "
+                            "format", "no usable news object on this page (changed format?): "
+                            f"{json.dumps(objects[0], ensure_ascii=False)[:200]!r}")
         return items
 
     def _take(self, items: list[Item], run: _Read, context: SourceContext) -> bool:
@@ -538,10 +647,34 @@ class _Fallback(Exception):
         self.page = page
 
 
-def _naming_source(error: FetchError, source: str) -> FetchError:
-    prefix = f"HTTP {error.status}: " if error.status is not None else ""
-    reason = error.reason.removeprefix(prefix)
-    return FetchError(error.url, f"{reason} (source {source})", error.status)
+class GovkzSourceError(FetchError):
+    """A gov.kz source failed. ``str()``: ``<link as given> (<lang>): <plain reason> (<request>,
+    <details>)``, e.g. ``https://www.gov.kz/memleket/entities/mfa-brussels (en): cannot reach
+    www.gov.kz: the name does not resolve (POST .../_/c/k6, gave up after 4 attempts)``."""
+
+    def __init__(self, source: str, error: FetchError) -> None:
+        problem = getattr(error, "problem", None) or error.reason
+        method = getattr(error, "method", None)
+        request = f"{method} {_short_url(error.url)}" if method else _short_url(error.url)
+        detail = getattr(error, "detail", None)
+        details = f"{request}, {detail}" if detail else request
+        SourceError.__init__(self, source, f"{problem} ({details})")
+        self.url = error.url
+        self.status = error.status
+        self.problem = problem
+
+
+def _short_url(url: str) -> str:
+    """The end of an API URL, enough to tell the requests apart: ``.../content-manager/news page
+    2``, ``.../_/c/k6``, ``.../graphql``."""
+    parts = urlsplit(url)
+    segments = [segment for segment in parts.path.split("/") if segment]
+    taken = 1
+    while taken < len(segments) and (taken < 2 or len("/".join(segments[-taken:])) < 6):
+        taken += 1
+    tail = "/".join(segments[-taken:])
+    page = re.search(r"(?:^|&)page=(\d+)", parts.query)
+    return f".../{tail}" + (f" page {page.group(1)}" if page else "")
 
 
 def _newest(previous: dict[str, Any], seen: int | None) -> int | None:
@@ -591,7 +724,7 @@ def sources_for_link(url: str, langs: tuple[str, ...], client: GovkzClient,
         if lang not in LANGUAGES:
             raise InvalidSourceURL(url, f"unknown language {lang!r} (use one of "
                                         f"{', '.join(LANGUAGES)})")
-    return [GovkzSource(link.slug, lang, client, config.backfill, config.page_size)
+    return [GovkzSource(link.slug, lang, client, config.backfill, config.page_size, url)
             for lang in dict.fromkeys(chosen)]
 
 
@@ -632,12 +765,24 @@ def fetch_organisations(client: GovkzClient, lang: str, *,
              "class { name } } }")
     data = client.graphql(query, lang, ReadStats()).get("projectdetails")
     url = client.base + GRAPHQL_PATH
-    rows = news_list(data, url, "organisations")
+    rows = news_list(data, url, "organisations", limit=2 * size, method="POST")
     if len(rows) >= size:
         log.warning("govkz.registry_truncated size=%d lang=%s", size, lang)
+    rows = [row for row in rows if _registry_slug_ok(row, url)]
     slugs = {str(row.get("id")): str(row["slug"]).strip().lower() for row in rows
              if row.get("slug") and row.get("id") is not None}
     return list(_org_records(rows, slugs, lang))
+
+
+def _registry_slug_ok(row: dict[str, Any], url: str) -> bool:
+    """False (and a warning naming the URL) for a row whose slug gov.kz cannot have: it would
+    become a file name and a feed path."""
+    slug = str(row.get("slug") or "").strip().lower()
+    problem = slug_problem(slug) if slug else None
+    if problem is not None:
+        log.warning("govkz.registry_bad_slug url=%s problem=%r; organisation skipped", url,
+                    problem[:200])
+    return problem is None
 
 
 def _org_records(rows: Iterable[dict[str, Any]], slugs: dict[str, str],

@@ -305,7 +305,8 @@ def _build_item(match: _TitleLine, body_lines: list[str], origin: Origin, sectio
     paragraphs, attribution = _take_attribution(paragraphs)
     paragraphs = _drop_repeated_title(paragraphs, title)
     paragraphs = [part for para in paragraphs for part in split_glued(para)]
-    link = parse_govkz_url(url) if url else None
+    link = parse_govkz_url(url, lambda problem: warnings.append(f"{origin}: {problem}")) \
+        if url else None
     canonical = link.canonical if link else None
     text_for_lang = title + " " + " ".join(paragraphs[:3])
     return Item(
