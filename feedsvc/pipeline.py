@@ -46,6 +46,7 @@ from .store import SourceHealth, Store
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+Sleep = Callable[[float], None]
 T = TypeVar("T")
 #: Below these amounts reading in worker processes would cost more than it saves.
 PARALLEL_MIN_SOURCES = 2
@@ -560,11 +561,16 @@ def _chunks(reads: Iterator[_Read]) -> Iterator[list[_Read]]:
         yield chunk
 
 
-def make_clients(config: Config) -> dict[str, Any]:
+def make_clients(config: Config, sleep: Sleep | None = None) -> dict[str, Any]:
     """The shared client of each source kind the configuration uses, made once, before any
-    source is read (a kind's module is imported only when a source of it is configured)."""
+    source is read (a kind's module is imported only when a source of it is configured).
+
+    ``sleep``: how clients wait (between requests, before retries); tests pass one that
+    does not really wait.
+    """
     kinds = {spec.kind for spec in config.sources if spec.enabled}
-    return {name: KINDS[name].implementation().make_client(config) for name in sorted(kinds)}
+    return {name: KINDS[name].implementation().make_client(config, sleep)
+            for name in sorted(kinds)}
 
 
 def expand(spec: SourceConfig, config: Config, clients: dict[str, Any]) -> list[Source]:
@@ -573,18 +579,20 @@ def expand(spec: SourceConfig, config: Config, clients: dict[str, Any]) -> list[
     return list(module.expand(spec, config, clients.get(spec.kind)))
 
 
-def make_pipeline(config: Config, *, clock: Clock | None = None,
+def make_pipeline(config: Config, *, clock: Clock | None = None, sleep: Sleep | None = None,
                   parallel: bool = False) -> Pipeline:
     """Open the store and wire every part once: what ``feedsvc build`` and the daemon run on.
 
-    ``parallel``: read big batches of files, and render many feeds, in worker processes.
+    ``clock``: the time items are stored at (default: the wall clock, or SOURCE_DATE_EPOCH);
+    ``sleep``: how source clients wait (default: really); ``parallel``: read big batches of
+    files, and render many feeds, in worker processes.
     """
     writer = Writer(lambda: Store(config.db))
     try:
         filing = Filing.load(config, writer.call(writer.store.live_organisations))
         site = Site(config.normalised_base_url, config.language, filing.registry,
                     filing.topic_names, config.entry_cap)
-        clients = make_clients(config)
+        clients = make_clients(config, sleep)
     except BaseException:
         writer.close()
         raise

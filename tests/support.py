@@ -31,6 +31,10 @@ class FakeClock:
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
 
+    def sleep(self, seconds: float) -> None:
+        """What clients call to wait (between requests, before a retry): no real waiting."""
+        self.now += timedelta(seconds=seconds)
+
 
 @dataclass
 class Site:

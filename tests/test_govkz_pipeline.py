@@ -40,7 +40,7 @@ def build(site: Site, server: GovkzFake, *sources: SourceConfig, **govkz_overrid
                                           govkz=govkz(server, **govkz_overrides))
     from feedsvc.pipeline import make_pipeline
 
-    pipeline = make_pipeline(config, clock=site.clock)
+    pipeline = make_pipeline(config, clock=site.clock, sleep=site.clock.sleep)
     try:
         result = pipeline.refresh(), pipeline.health.snapshot()
         assert pipeline.writer.call(pipeline.store.integrity_problems) == []

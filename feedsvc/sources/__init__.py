@@ -7,7 +7,8 @@ raised as :class:`feedsvc.errors.SourceError`; the pipeline records them and goe
 
 A kind of source is one module here plus one line in :data:`KINDS`. The module provides
 ``expand(spec, config, client) -> list[Source]`` (the sources one configured entry stands for),
-``make_client(config)`` (what its sources share, made once before any is read, or None) and
+``make_client(config, sleep)`` (what its sources share, made once before any is read, or
+None) and
 ``check(location)`` (raises a FeedsvcError for a location that can never work).
 Modules are imported only when a source of their kind is configured: a build of text files
 never imports the HTTP stack.

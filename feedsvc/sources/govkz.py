@@ -694,9 +694,9 @@ def _time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def make_client(config: Config) -> GovkzClient:
+def make_client(config: Config, sleep: Sleep | None = None) -> GovkzClient:
     """One client for every gov.kz source, so the host sees one request at a time."""
-    return GovkzClient(config.govkz)
+    return GovkzClient(config.govkz, sleep=sleep)
 
 
 def check(location: str) -> None:

@@ -450,7 +450,7 @@ class TextDumpFile(BaseSource):
             return None  # read here, where the failure is reported
 
 
-def make_client(config: Config) -> None:
+def make_client(config: Config, sleep: Any = None) -> None:
     """Files share nothing."""
     return None
 
