@@ -182,7 +182,7 @@ class Workers:
         futures = [self._pool.submit(_render, chunk,
                                      {k: previous[k] for k in chunk if k in previous})
                    for chunk in chunks if chunk]
-        by_key = {}
+        by_key: dict[str, tuple[FeedRecord | str, bool]] = {}
         for chunk, future in zip((c for c in chunks if c), futures, strict=True):
             by_key.update(zip(chunk, future.result(), strict=True))
         return [by_key[key] for key in keys]

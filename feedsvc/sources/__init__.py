@@ -51,17 +51,25 @@ class SourceResult:
 
 
 class Source(Protocol):
+    """What the pipeline asks of a source (:class:`BaseSource` gives all but ``name`` and
+    ``read`` their defaults)."""
+
     @property
     def name(self) -> str:
         """Stable identity of the source: the key of its saved state and of its health."""
 
     def read(self, context: SourceContext) -> SourceResult: ...
 
+    def resting(self, state: dict[str, Any] | None, now: datetime) -> bool: ...
+
+    def state_after_failure(self, state: dict[str, Any] | None,
+                            now: datetime) -> dict[str, Any] | None: ...
+
+    def worker_bytes(self, state: dict[str, Any] | None) -> int | None: ...
+
 
 class BaseSource:
     """What every source has besides ``name`` and ``read``, with the defaults most need."""
-
-    name: str
 
     def read(self, context: SourceContext) -> SourceResult:
         raise NotImplementedError
