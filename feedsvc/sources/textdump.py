@@ -26,7 +26,14 @@ from typing import Any, NamedTuple
 from ..errors import SourceFileError
 from ..links import parse_govkz_url
 from ..model import ALMATY, Item, Origin
-from ..text import guess_language, has_controls, strip_controls
+from ..text import (
+    CONTROL_BYTES_PER_TEXT,
+    binary_reason,
+    guess_language,
+    has_controls,
+    strip_controls,
+    undecodable_reason,
+)
 from . import SourceContext, SourceResult
 
 TEXT_SUFFIXES = (".txt", ".text")
@@ -92,12 +99,18 @@ def decode_dump(data: bytes, source: str) -> tuple[str, list[str]]:
             return data.decode("utf-16"), ["file is UTF-16; decoded it"]
         except UnicodeDecodeError as exc:
             raise SourceFileError(source, f"broken UTF-16: {exc.reason}") from exc
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise SourceFileError(source, f"binary file, not text (NUL byte at offset {nul})")
+    utf16 = _decode_utf16_without_bom(data)
+    if utf16 is not None:
+        return utf16
+    reason = binary_reason(data)
+    if reason is not None:
+        raise SourceFileError(source, f"binary file, not text ({reason})")
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
+        reason = undecodable_reason(data)
+        if reason is not None:
+            raise SourceFileError(source, f"binary file, not text ({reason})") from exc
         legacy = _decode_legacy_cyrillic(data)
         if legacy is not None:
             text, encoding = legacy
@@ -107,6 +120,33 @@ def decode_dump(data: bytes, source: str) -> tuple[str, list[str]]:
             source, f"not UTF-8 (invalid byte 0x{data[exc.start]:02x} at offset {exc.start}, "
             f"line {line}) and not a recognisable legacy Cyrillic encoding; save it as UTF-8"
         ) from exc
+
+
+def _decode_utf16_without_bom(data: bytes) -> tuple[str, list[str]] | None:
+    """UTF-16 without a byte-order mark: a NUL in every other byte, on one side only.
+
+    Latin text in UTF-16 is half NULs and Cyrillic has one at every space, digit and stop; a
+    binary file has its NULs on both sides. Tried before the binary test, which they would fail.
+    """
+    nuls = data.count(b"\x00")
+    if len(data) % 2 or nuls * 20 < len(data):  # under 5 % NULs: not UTF-16
+        return None
+    odd = data[1::2].count(b"\x00")
+    for encoding, on_side in (("utf-16-le", odd), ("utf-16-be", nuls - odd)):
+        if on_side * 100 >= nuls * 95:
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError:
+                return None
+            if _control_share_high(text):
+                return None  # decodes, but to control characters: a binary file
+            return text, [f"file is {encoding.upper()} without a byte-order mark; decoded it"]
+    return None
+
+
+def _control_share_high(text: str) -> bool:
+    controls = sum(1 for char in text if (char < " " and char not in "\t\n\r\f") or char == "\x7f")
+    return controls * CONTROL_BYTES_PER_TEXT > len(text)
 
 
 def _decode_legacy_cyrillic(data: bytes) -> tuple[str, str] | None:
@@ -143,8 +183,11 @@ def parse_dump(text: str, source: str) -> ParsedDump:
         for number, raw in enumerate(lines, start=1):
             line, removed = strip_controls(raw)
             if removed:
+                # Every occurrence of a character is removed or none is: the set difference
+                # names exactly the characters that went.
+                names = ", ".join(f"U+{ord(char):04X}" for char in sorted(set(raw) - set(line)))
                 result.warnings.append(
-                    f"{source}:{number}: removed {removed} control character(s)")
+                    f"{source}:{number}: removed {removed} control character(s) ({names})")
             cleaned.append(line.strip())
     _Walker(cleaned, source, result).walk()
     return result
