@@ -353,17 +353,10 @@ def _looks_like_label(line: str) -> bool:
         and len(line.split()) <= 4 and line[0].isupper()
 
 
-def build_item(title_line: str, body_lines: list[str], origin: Origin, section: str | None,
-               publication: str | None, warnings: list[str]) -> Item:
-    """One Item from its title line and body lines (pure apart from appending warnings)."""
-    match = _title_match(title_line)
-    assert match is not None
-    return _build_item(match, body_lines, origin, section, publication, warnings)
-
-
 def _build_item(match: _TitleLine, body_lines: list[str], origin: Origin, section: str | None,
                 publication: str | None, warnings: list[str]) -> Item:
-    """:func:`build_item` for a title line the walker has already recognised."""
+    """One Item from its recognised title line and its body lines (pure apart from appending
+    warnings)."""
     title = " ".join(match.title.split())
     published = _parse_date(match)
     if published is None:
