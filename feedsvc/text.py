@@ -62,9 +62,9 @@ def binary_reason(data: bytes) -> str | None:
     start holds a control byte no text would, or more than one byte in
     ``CONTROL_BYTES_PER_TEXT`` is a NUL or another control byte (a file that is not UTF-8 either
     is judged by :func:`undecodable_reason`). A stray NUL or vertical tab in a text file is
-    neither: the text is kept and the character removed (with a warning).
-    The second test alone makes a signature that happens to be letters ("BM", "MZ", "ID3" at the
-    start of a title) harmless. UTF-16 (half NULs) must be recognised before this is asked.
+    neither: the text is kept and the character removed (with a warning). Asking for a control
+    byte beside a signature keeps signatures that are letters ("BM", "MZ", "ID3" at the start of
+    a title) from refusing a text. UTF-16 (half NULs) must be recognised before this is asked.
     """
     import filetype
 
