@@ -17,8 +17,6 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-KINDS = ("ministry", "committee", "agency", "department", "embassy", "akimat", "other")
-
 
 @dataclass(frozen=True, slots=True)
 class Organisation:

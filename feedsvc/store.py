@@ -658,4 +658,22 @@ def _chunks(values: list[str]) -> Iterator[list[str]]:
 
 
 def _split_sql(script: str) -> list[str]:
-    return [statement.strip() for statement in script.split(";") if statement.strip()]
+    """The statements of a migration step, to run one by one inside the step's transaction.
+
+    Not ``executescript``: it commits the open transaction first, so a step failing halfway
+    would stay half applied. Not a split on every ";" either: that cuts a string literal or a
+    trigger body holding one. SQLite's own tokenizer (``sqlite3.complete_statement``) says
+    where a statement really ends.
+    """
+    statements: list[str] = []
+    pending = ""
+    pieces = script.split(";")
+    for number, piece in enumerate(pieces, start=1):
+        pending += piece if number == len(pieces) else piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())  # a last statement without its ";"
+    return statements

@@ -203,4 +203,3 @@ def test_an_items_derived_values_are_computed_once_and_stay_out_of_its_equality(
     assert item.title_key is first[0] and item.to_json() is first[2]  # the same objects
     fresh = Item("Title", datetime(2026, 3, 1, tzinfo=ALMATY), Origin("x.txt", 1), ("Body.",))
     assert fresh == item and hash(fresh) == hash(item)
-    assert type(item).__dict__["title_key"].__doc__.startswith("Identity for items")

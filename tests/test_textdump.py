@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import random
+import sqlite3
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from feedsvc.errors import SourceFileError
-from feedsvc.sources.textdump import decode_dump, parse_dump, split_glued
+from feedsvc.sources.textdump import decode_dump, parse_dump, read_dump, split_glued
 
 from support import DUMPS, SEEDS
 
@@ -184,3 +189,92 @@ def test_a_malformed_title_line_does_not_swallow_its_neighbours() -> None:
 def test_blank_lines_separate_paragraphs_but_do_not_end_an_item() -> None:
     items, _ = parse_text("T 01.02.2026\n\nPara one.\n\n\nPara two.\n")
     assert items[0].paragraphs == ("Para one.", "Para two.")
+
+
+def test_a_stray_nul_and_vertical_tab_cost_no_item_only_a_warning_naming_the_line() -> None:
+    # BOM, CRLF, Kazakh and Russian, eight items; a NUL (at offset 966) and a vertical tab in
+    # the body of the fourth item. Such a file used to be refused whole as a binary file.
+    path = DUMPS / "stray_nul.txt"
+    assert path.read_bytes().index(b"\x00") == 966
+    result = read_dump(path, None)
+    assert len(result.items) == 8
+    assert [item.lang for item in result.items] == ["kk"] * 3 + ["ru"] * 5
+    assert [item.news_id for item in result.items] == list(range(2000102, 2000110))
+    minfin = result.items[3]
+    assert minfin.paragraphs == ("Министр финансов провёл совещание. Обсуждены параметры бюджета.",)
+    assert result.warnings == [
+        f"{path}:13: removed 2 control character(s) (U+0000, U+000B)"]
+
+
+def _zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("dump.txt", "A TITLE 01.02.2026\nBody.\n" * 50)
+    return buffer.getvalue()
+
+
+def _sqlite_bytes(tmp_path: Path) -> bytes:
+    db = tmp_path / "x.sqlite3"
+    with sqlite3.connect(db) as connection:
+        connection.execute("CREATE TABLE t (x TEXT)")
+    return db.read_bytes()
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("png", "image/png signature"),
+    ("zip", "application/zip signature"),
+    ("gzip", "application/gzip signature"),
+    ("elf", "application/x-executable signature"),
+    ("sqlite", "application/x-sqlite3 signature"),
+    ("jpeg", "image/jpeg signature"),
+    ("gif", "image/gif signature"),
+    ("pdf", "application/pdf signature"),
+    ("random", "NUL or other control bytes"),
+    ("latin1-noise", "not UTF-8, and"),
+    ("nuls", "are NUL or other control bytes"),
+])
+def test_binary_files_are_still_refused_with_the_file_and_the_reason(
+        tmp_path: Path, kind: str, reason: str) -> None:
+    text = "A TITLE 01.02.2026\nBody of the story.\n" * 20
+    data = {
+        "png": lambda: (DUMPS / "binary.txt").read_bytes(),
+        "zip": _zip_bytes,
+        "gzip": lambda: gzip.compress(text.encode()),
+        "elf": lambda: b"\x7fELF\x02\x01\x01" + bytes(57) + text.encode(),
+        "sqlite": lambda: _sqlite_bytes(tmp_path),
+        "jpeg": lambda: b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + text.encode(),
+        "gif": lambda: b"GIF89a\x01\x00\x01\x00\x80\x00\x00" + text.encode(),
+        "pdf": lambda: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + text.encode(),
+        "random": lambda: random.Random(7).randbytes(4096),
+        # invalid UTF-8 with one control byte in 20: below the text limit, not below this one
+        "latin1-noise": lambda: b"caf\xe9 \x01 na\xefve " * 50,
+        "nuls": lambda: text.encode().replace(b" ", b"\x00"),
+    }[kind]()
+    path = tmp_path / f"{kind}.txt"
+    path.write_bytes(data)
+    with pytest.raises(SourceFileError) as caught:
+        read_dump(path, None)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: binary file, not text (")
+    assert reason in message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_files_full_of_nuls_are_text(tmp_path: Path, encoding: str) -> None:
+    # "utf-16" writes a byte-order mark; the other two do not.
+    text = (DUMPS / "cyrillic.txt").read_text(encoding="utf-8") + "English title 06.03.2026\n"
+    path = tmp_path / "utf16.txt"
+    path.write_bytes(text.encode(encoding))
+    result = read_dump(path, None)
+    assert [item.lang for item in result.items] == ["kk", "ru", "en"]
+    assert result.items[0].paragraphs[0] == "Қала әкімі жаңа мектептің ашылу салтанатына қатысты."
+    assert len(result.warnings) == 1 and "UTF-16" in result.warnings[0]
+
+
+def test_a_title_that_starts_like_a_binary_signature_is_still_text(tmp_path: Path) -> None:
+    # "BM" starts a BMP image and "MZ" a Windows program, "ID3" an MP3: here they are words.
+    path = tmp_path / "letters.txt"
+    path.write_text("BMW PLANT OPENS 01.02.2026\nBody.\nMZ OFFICE 02.02.2026\nBody.\n",
+                    encoding="utf-8")
+    assert [item.title for item in read_dump(path, None).items] == [
+        "BMW PLANT OPENS", "MZ OFFICE"]

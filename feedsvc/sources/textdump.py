@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..errors import SourceFileError
 from ..links import parse_govkz_url
 from ..model import ALMATY, Item, Origin
-from ..text import guess_language, has_controls, strip_controls
+from ..text import (
+    CONTROL_BYTES_PER_TEXT,
+    binary_reason,
+    guess_language,
+    has_controls,
+    strip_controls,
+    undecodable_reason,
+)
 from . import BaseSource, SourceContext, SourceResult
 
 if TYPE_CHECKING:
@@ -95,12 +102,18 @@ def decode_dump(data: bytes, source: str) -> tuple[str, list[str]]:
             return data.decode("utf-16"), ["file is UTF-16; decoded it"]
         except UnicodeDecodeError as exc:
             raise SourceFileError(source, f"broken UTF-16: {exc.reason}") from exc
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise SourceFileError(source, f"binary file, not text (NUL byte at offset {nul})")
+    utf16 = _decode_utf16_without_bom(data)
+    if utf16 is not None:
+        return utf16
+    reason = binary_reason(data)
+    if reason is not None:
+        raise SourceFileError(source, f"binary file, not text ({reason})")
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
+        reason = undecodable_reason(data)
+        if reason is not None:
+            raise SourceFileError(source, f"binary file, not text ({reason})") from exc
         legacy = _decode_legacy_cyrillic(data)
         if legacy is not None:
             text, encoding = legacy
@@ -110,6 +123,33 @@ def decode_dump(data: bytes, source: str) -> tuple[str, list[str]]:
             source, f"not UTF-8 (invalid byte 0x{data[exc.start]:02x} at offset {exc.start}, "
             f"line {line}) and not a recognisable legacy Cyrillic encoding; save it as UTF-8"
         ) from exc
+
+
+def _decode_utf16_without_bom(data: bytes) -> tuple[str, list[str]] | None:
+    """UTF-16 without a byte-order mark: a NUL in every other byte, on one side only.
+
+    Latin text in UTF-16 is half NULs and Cyrillic has one at every space, digit and stop; a
+    binary file has its NULs on both sides. Tried before the binary test, which they would fail.
+    """
+    nuls = data.count(b"\x00")
+    if len(data) % 2 or nuls * 20 < len(data):  # under 5 % NULs: not UTF-16
+        return None
+    odd = data[1::2].count(b"\x00")
+    for encoding, on_side in (("utf-16-le", odd), ("utf-16-be", nuls - odd)):
+        if on_side * 100 >= nuls * 95:
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError:
+                return None
+            if _control_share_high(text):
+                return None  # decodes, but to control characters: a binary file
+            return text, [f"file is {encoding.upper()} without a byte-order mark; decoded it"]
+    return None
+
+
+def _control_share_high(text: str) -> bool:
+    controls = sum(1 for char in text if (char < " " and char not in "\t\n\r\f") or char == "\x7f")
+    return controls * CONTROL_BYTES_PER_TEXT > len(text)
 
 
 def _decode_legacy_cyrillic(data: bytes) -> tuple[str, str] | None:
@@ -146,8 +186,11 @@ def parse_dump(text: str, source: str) -> ParsedDump:
         for number, raw in enumerate(lines, start=1):
             line, removed = strip_controls(raw)
             if removed:
+                # Every occurrence of a character is removed or none is: the set difference
+                # names exactly the characters that went.
+                names = ", ".join(f"U+{ord(char):04X}" for char in sorted(set(raw) - set(line)))
                 result.warnings.append(
-                    f"{source}:{number}: removed {removed} control character(s)")
+                    f"{source}:{number}: removed {removed} control character(s) ({names})")
             cleaned.append(line.strip())
     _Walker(cleaned, source, result).walk()
     return result
@@ -161,6 +204,7 @@ class _Walker:
         # Each line is classified once; the walk asks about most lines two or three times.
         self.titles = [_title_match(line) if line else None for line in lines]
         self.labels = [_looks_like_label(line) if line else False for line in lines]
+        self.following, self.headers = _header_chains(lines, self.titles, self.labels)
         self.source = source
         self.result = result
         self.section: str | None = None
@@ -201,20 +245,17 @@ class _Walker:
                 "not part of an item, skipped")
 
     def next_nonblank(self, index: int) -> int | None:
-        for later in range(index + 1, len(self.lines)):
-            if self.lines[later]:
-                return later
-        return None
+        following = self.following[index]
+        return None if following < 0 else following
 
     def is_header(self, index: int) -> bool:
-        """Short label lines ("News More", "World") directly before a title or another label."""
-        if not self.labels[index]:
-            return False
-        following = self.next_nonblank(index)
-        if following is None:
-            return not self.seen_item
-        return self.titles[following] is not None or (
-            self.labels[following] and self.is_header(following))
+        """Short label lines ("News More", "World") directly before a title or another label.
+
+        A run of labels that reaches the end of the file is a header only at the top of a file
+        (before any item): ``_header_chains`` decided everything else once for every line.
+        """
+        chain = self.headers[index]
+        return chain == _HEADER_YES or (chain == _HEADER_AT_TOP and not self.seen_item)
 
     def take_header(self, index: int) -> None:
         label = self.lines[index]
@@ -248,6 +289,37 @@ class _Walker:
                            self.publication, self.result.warnings)
         self.result.items.append(item)
         return end
+
+
+_HEADER_NO, _HEADER_YES, _HEADER_AT_TOP = 0, 1, 2
+
+
+def _header_chains(lines: list[str], titles: list[Any], labels: list[bool]
+                   ) -> tuple[list[int], list[int]]:
+    """For every line, the next non-blank line (-1: none) and whether it is a header.
+
+    A label is a header when the next non-blank line is a title, or a label that is a header;
+    when a run of labels reaches the end of the file, it depends on whether an item was seen
+    (``_HEADER_AT_TOP``). One backward pass decides every line: asking line by line, with each
+    answer walking the rest of a run of labels or blank lines, was quadratic in the run's length
+    (and a few thousand label lines in a row exceeded Python's recursion limit).
+    """
+    count = len(lines)
+    following = [-1] * count
+    headers = [_HEADER_NO] * count
+    after = -1
+    for index in range(count - 1, -1, -1):
+        following[index] = after
+        if labels[index]:
+            if after < 0:
+                headers[index] = _HEADER_AT_TOP
+            elif titles[after] is not None:
+                headers[index] = _HEADER_YES
+            elif labels[after]:
+                headers[index] = headers[after]
+        if lines[index]:
+            after = index
+    return following, headers
 
 
 class _TitleLine(NamedTuple):
@@ -284,17 +356,10 @@ def _looks_like_label(line: str) -> bool:
         and len(line.split()) <= 4 and line[0].isupper()
 
 
-def build_item(title_line: str, body_lines: list[str], origin: Origin, section: str | None,
-               publication: str | None, warnings: list[str]) -> Item:
-    """One Item from its title line and body lines (pure apart from appending warnings)."""
-    match = _title_match(title_line)
-    assert match is not None
-    return _build_item(match, body_lines, origin, section, publication, warnings)
-
-
 def _build_item(match: _TitleLine, body_lines: list[str], origin: Origin, section: str | None,
                 publication: str | None, warnings: list[str]) -> Item:
-    """:func:`build_item` for a title line the walker has already recognised."""
+    """One Item from its recognised title line and its body lines (pure apart from appending
+    warnings)."""
     title = " ".join(match.title.split())
     published = _parse_date(match)
     if published is None:
@@ -403,20 +468,14 @@ def split_glued(paragraph: str) -> list[str]:
             and paragraph.count(".") == paragraph.count(". ") + paragraph.endswith("."):
         return [paragraph]  # every full stop is followed by a space or ends the paragraph
     cuts: list[int] = []
-    # Looking back for a no-break space that is not there would scan to the paragraph's start.
-    nbsp = "\u00a0" in paragraph
+    tokens = _Tokens(paragraph)
     for found in _GLUED.finditer(paragraph):
         stop = found.start()
         if stop == 0 or paragraph[stop - 1] not in _BEFORE_GLUED:
             continue
-        token_start = paragraph.rfind(" ", 0, stop)
-        if nbsp:
-            token_start = max(token_start, paragraph.rfind("\u00a0", 0, stop))
-        token_start += 1
-        token = paragraph[token_start:stop]
-        if "://" in token or token.lower().startswith("www") or "@" in token:
+        if tokens.is_link_before(stop):
             continue
-        word = _NON_WORD.split(token)[-1].lower() if token else ""
+        word = _word_before(paragraph, tokens.start, stop)
         if word in _ABBREVIATIONS or len(word) == 1:
             continue
         cuts.append(stop + 1)
@@ -429,6 +488,70 @@ def split_glued(paragraph: str) -> list[str]:
         start = cut
     parts.append(paragraph[start:].strip())
     return [part for part in parts if part]
+
+
+# The longest abbreviation: a word before a stop that is longer cannot be one.
+_MAX_ABBREVIATION = max(map(len, _ABBREVIATIONS))
+
+
+class _Tokens:
+    """The space-separated token around each candidate stop of one paragraph, found in one pass.
+
+    The candidates come in increasing order, so the start of the current token is found by
+    looking back only as far as the previous candidate, and a token is searched for "://" and "@"
+    once, not once per stop inside it: a paragraph of "a.B" repeated without a space costs time
+    in proportion to its length (looking back to the token's start at every stop was quadratic).
+    """
+
+    __slots__ = ("at", "end", "link", "nbsp", "paragraph", "scanned", "start", "www")
+
+    def __init__(self, paragraph: str) -> None:
+        self.paragraph = paragraph
+        self.nbsp = "\u00a0" in paragraph  # a no-break space separates tokens too
+        self.scanned = 0
+        self.start = -1  # start of the current token; -1 until the first candidate
+        self.end = 0
+        self.link = -1
+        self.at = -1
+        self.www = False
+
+    def _advance(self, stop: int) -> None:
+        paragraph = self.paragraph
+        space = paragraph.rfind(" ", self.scanned, stop)
+        if self.nbsp:
+            space = max(space, paragraph.rfind("\u00a0", self.scanned, stop))
+        self.scanned = stop
+        if space < 0 and self.start >= 0:
+            return  # same token as the previous candidate
+        start = space + 1 if space >= 0 else 0
+        end = paragraph.find(" ", stop)
+        end = len(paragraph) if end < 0 else end
+        if self.nbsp:
+            no_break = paragraph.find("\u00a0", stop, end)
+            end = end if no_break < 0 else no_break
+        self.start, self.end = start, end
+        self.link = paragraph.find("://", start, end)
+        self.at = paragraph.find("@", start, end)
+        self.www = paragraph[start : start + 3].lower() == "www"
+
+    def is_link_before(self, stop: int) -> bool:
+        """Whether the token up to ``stop`` is (part of) a URL or an e-mail address."""
+        self._advance(stop)
+        return ((self.link >= 0 and self.link + 3 <= stop) or 0 <= self.at < stop
+                or (self.www and stop - self.start >= 3))
+
+
+def _word_before(paragraph: str, token_start: int, stop: int) -> str:
+    """The lower-cased word that ends at ``stop``, or "" if it cannot be short enough to matter.
+
+    Only a word of one letter or a known abbreviation changes the decision, so a window of
+    ``_MAX_ABBREVIATION + 1`` characters is enough: a word filling it is longer than any of them.
+    """
+    window_start = max(token_start, stop - _MAX_ABBREVIATION - 1)
+    word = _NON_WORD.split(paragraph[window_start:stop])[-1]
+    if window_start > token_start and len(word) == stop - window_start:
+        return ""  # the word goes on before the window: longer than any abbreviation
+    return word.lower()
 
 
 class TextDumpFile(BaseSource):
