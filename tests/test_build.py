@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -491,3 +492,48 @@ def test_a_big_build_from_the_command_line_goes_parallel_and_writes_what_one_pro
     expected = _files(serial.out)
     assert len(expected) > publisher_module.PARALLEL_MIN_FEEDS  # rendering goes parallel too
     assert _files(tmp_path / "parallel") == expected
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        listed = task / "children"
+        if listed.exists():
+            found.update(int(child) for child in listed.read_text().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_workers_exit_when_a_build_is_killed(big_corpus: Path, tmp_path: Path) -> None:
+    """SIGKILL gives the build no chance to stop its workers: they notice on their own."""
+    import signal
+
+    log = tmp_path / "build.log"
+    with log.open("w") as handle:
+        build = subprocess.Popen(
+            [sys.executable, "-m", "feedsvc.cli", "build", "--source", str(big_corpus),
+             "--out", str(tmp_path / "out"), "--db", str(tmp_path / "store.sqlite3")],
+            stdout=handle, stderr=subprocess.STDOUT)
+        end = time.monotonic() + 60
+        workers: set[int] = set()
+        while time.monotonic() < end and build.poll() is None:
+            # Killed while the workers are busy: idle ones would see their queue close anyway.
+            if "source.read" in log.read_text():
+                workers = _children(build.pid)
+                if len(workers) >= 2:
+                    break
+            time.sleep(0.05)
+        assert len(workers) >= 2, log.read_text()
+        build.send_signal(signal.SIGKILL)
+        build.wait(timeout=10)
+    end = time.monotonic() + 15
+    while time.monotonic() < end and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)]

@@ -466,3 +466,67 @@ def test_explain_topics_reads_a_store_another_process_owns(tmp_path: Path) -> No
              news_link("kgd", 1157003)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "Tax declarations are due" in done.stdout
+
+
+# --- one bad input never stops the others ------------------------------------------------------
+
+class _UnstorableSource:
+    """A source whose item carries a news id SQLite cannot hold (2**70): whatever slips past
+    the parsers' checks must fail that source alone."""
+
+    name = "fake:unstorable"
+
+    def read(self, context: Any) -> Any:
+        from feedsvc.model import Item, Origin
+        from feedsvc.sources import SourceResult
+
+        return SourceResult(items=[Item("Too big an id", None, Origin(self.name, 1),
+                                        ("Body.",), news_id=2**70, org="mfa")])
+
+    def resting(self, state: Any, now: Any) -> bool:
+        return False
+
+    def state_after_failure(self, state: Any, now: Any) -> None:
+        return None
+
+    def worker_bytes(self, state: Any) -> None:
+        return None
+
+
+def test_an_item_the_store_cannot_hold_fails_its_source_and_no_other(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    site.copy_seeds()
+    pipeline = make_pipeline(site.config(), clock=site.clock)
+    try:
+        report = pipeline.refresh([*pipeline.sources(), _UnstorableSource()])
+        health = pipeline.health.snapshot()
+        stored = pipeline.writer.call(pipeline.store.count_items)
+    finally:
+        pipeline.close()
+    assert [o.name for o in report.failed] == ["fake:unstorable"]
+    assert "cannot store" in (report.failed[0].error or "")
+    assert stored == 25
+    assert len(site.feed("all.atom").entries) == 25
+    assert health["status"] == "failing"
+    assert not health["sources"]["fake:unstorable"]["healthy"]
+
+
+def test_a_feed_that_cannot_be_written_is_reported_the_others_published_and_it_heals(
+        tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    site.copy_seeds()
+    blocker = site.out / "org" / "mfa-brussels.atom"
+    blocker.mkdir(parents=True)  # a directory where the feed's file belongs
+    done = subprocess.run([sys.executable, "-m", "feedsvc.cli", "build", "--source",
+                           str(site.src), "--out", str(site.out), "--db", str(site.db)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "mfa-brussels.atom" in done.stderr and "errors: 1" in done.stderr
+    assert len(feedparser.parse((site.out / "all.atom").read_bytes()).entries) == 25
+    assert (site.out / "ministry" / "mfa.atom").is_file()
+    blocker.rmdir()
+    again = subprocess.run([sys.executable, "-m", "feedsvc.cli", "build", "--source",
+                            str(site.src), "--out", str(site.out), "--db", str(site.db)],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert feedparser.parse(blocker.read_bytes()).entries
