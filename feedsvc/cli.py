@@ -21,7 +21,7 @@ import click
 from . import __version__
 from .config import LANGUAGES, Config, load_config, source_from_string
 from .errors import FeedsvcError
-from .sources import KINDS
+from .kinds import KINDS
 
 log = logging.getLogger("feedsvc")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, InvalidSourceURL
+from .kinds import KINDS, kind_of
 from .links import LANGUAGES, parse_govkz_link
-from .sources import KINDS, kind_of
 
 DEFAULT_SOURCE = "seeds"
 DEFAULT_OUT = "feeds"

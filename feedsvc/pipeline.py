@@ -34,10 +34,11 @@ from .config import Config, SourceConfig
 from .errors import FeedsvcError, SourceError
 from .filing import Filing
 from .health import Health
+from .kinds import KINDS
 from .model import Item
 from .publisher import Publisher, PublishOutcome
 from .render import Site
-from .sources import KINDS, Source
+from .sources import Source
 from .store import Store
 from .storing import Run, SourceOutcome, SourceRead, Storer, Writer
 

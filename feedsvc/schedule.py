@@ -26,8 +26,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import Config, SourceConfig
 from .errors import ConfigError
+from .kinds import KINDS
 from .pipeline import BuildReport, Pipeline
-from .sources import KINDS, Source
+from .sources import Source
 
 log = logging.getLogger(__name__)
 

@@ -5,22 +5,18 @@ rest its defaults). The pipeline gives it a :class:`SourceContext` (what it stor
 what the store already knows) and gets back a :class:`SourceResult`. Expected failures are
 raised as :class:`feedsvc.errors.SourceError`; the pipeline records them and goes on.
 
-A kind of source is one module here plus one line in :data:`KINDS`. The module provides
-``expand(spec, config, client) -> list[Source]`` (the sources one configured entry stands for),
-``make_client(config, sleep)`` (what its sources share, made once before any is read, or
-None) and
-``check(location)`` (raises a FeedsvcError for a location that can never work).
-Modules are imported only when a source of their kind is configured: a build of text files
-never imports the HTTP stack.
+A kind of source is one module here plus one line in :data:`feedsvc.kinds.KINDS`. The module
+provides ``expand(spec, config, client) -> list[Source]`` (the sources one configured entry
+stands for), ``make_client(config, sleep)`` (what its sources share, made once before any is
+read, or None) and ``check(location)`` (raises a FeedsvcError for a location that can never
+work). Modules are imported only when a source of their kind is configured: a build of text
+files never imports the HTTP stack.
 """
 
 from __future__ import annotations
 
-import importlib
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import ModuleType
 from typing import Any, Protocol
 
 from ..errors import SourceError
@@ -99,36 +95,3 @@ class BrokenSource(BaseSource):
 
     def read(self, context: SourceContext) -> SourceResult:
         raise SourceError(self.name, self.message.removeprefix(self.name + ": "))
-
-
-@dataclass(frozen=True, slots=True)
-class SourceKind:
-    """One kind of source, as the configuration and the daemon see it."""
-
-    name: str  # ``kind`` in a ``[[sources]]`` table
-    location_key: str  # the key of its location in that table
-    interval_setting: str  # the Config attribute with its default seconds between reads
-    module: str  # its implementation (see this module's docstring)
-    #: A ``--source`` value matching this is of this kind; None: the kind of everything else.
-    claims: str | None = None
-
-    def implementation(self) -> ModuleType:
-        return importlib.import_module(self.module)
-
-
-KINDS: dict[str, SourceKind] = {kind.name: kind for kind in (
-    SourceKind("govkz", "url", "govkz_interval", "feedsvc.sources.govkz", r"(?i)^https?://"),
-    SourceKind("file", "path", "file_interval", "feedsvc.sources.textdump"),
-)}
-
-
-def kind_of(text: str) -> SourceKind:
-    """The kind of source a ``--source`` value names."""
-    fallback = None
-    for kind in KINDS.values():
-        if kind.claims is None:
-            fallback = kind
-        elif re.match(kind.claims, text):
-            return kind
-    assert fallback is not None
-    return fallback
