@@ -1,14 +1,16 @@
 """Command line: ``feedsvc build``, ``daemon``, ``serve``, ``explain-topics``, ``registry``.
 
 Nothing imports this module; it turns flags into a :class:`~feedsvc.config.Config` and calls the
-pipeline, the scheduler or the server. User errors exit 1 with a one-line message, misuse exits 2
-(click's convention), a build where some source failed exits 1 after doing everything it could.
+pipeline, the scheduler or the server. Every failure that stops a command is one line on stderr
+and a documented exit status (:data:`EXIT_STATUSES`, shown in each command's ``--help``); a
+traceback only ever means a bug.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -19,8 +21,16 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import LANGUAGES, Config, load_config, source_from_string
-from .errors import FeedsvcError
+from .config import LANGUAGES, Config, check_flags, load_config, source_from_string
+from .errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_FAILED,
+    EXIT_IN_USE,
+    EXIT_OK,
+    EXIT_USAGE,
+    FeedsvcError,
+    environment_error,
+)
 from .links import parse_govkz_link
 
 log = logging.getLogger("feedsvc")
@@ -44,6 +54,36 @@ def setup_logging(level: str, as_json: bool) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
+EXIT_STATUSES = {
+    EXIT_OK: "done",
+    EXIT_FAILED: "the work failed: a source could not be read (a build still publishes the "
+                 "rest), or gov.kz did not answer",
+    EXIT_USAGE: "misuse: a bad flag, an invalid configuration or topics file, a link that is "
+                "not a gov.kz organisation; nothing was started",
+    EXIT_IN_USE: "another feedsvc process owns the store or the output directory; try again "
+                 "when it has finished",
+    EXIT_ENVIRONMENT: "the system refused: no permission, a read-only or full disk, a path "
+                      "through a file, the port already in use",
+}
+
+
+def _epilog(*statuses: int) -> str:
+    lines = "\n".join(f"  {status}  {EXIT_STATUSES[status]}" for status in statuses)
+    return f"\b\nExit status:\n{lines}"
+
+
+_ALL_STATUSES = (EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IN_USE, EXIT_ENVIRONMENT)
+
+
+def _as_path(_ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """A path flag: ``""`` is refused (``Path("")`` would quietly mean the current directory)."""
+    if value is None:
+        return None
+    if not value:
+        raise click.BadParameter("must be a non-empty path", param=param)
+    return Path(value)
+
+
 def _common(function: Any) -> Any:
     options = [
         click.option("--config", "config_path", type=click.Path(path_type=Path),
@@ -54,9 +94,9 @@ def _common(function: Any) -> Any:
         click.option("--lang", "langs", multiple=True, type=click.Choice(LANGUAGES),
                      help="Language(s) to follow for gov.kz links (default: the link's ?lang=, "
                      "else kk)."),
-        click.option("--out", "out_dir", type=click.Path(path_type=Path),
+        click.option("--out", "out_dir", type=click.Path(), callback=_as_path,
                      help="Output directory for the feeds (default: feeds/)."),
-        click.option("--db", type=click.Path(path_type=Path),
+        click.option("--db", type=click.Path(), callback=_as_path,
                      help="SQLite store (default: var/feedsvc.sqlite3)."),
         click.option("--base-url", help="Public URL the output directory is served at."),
         click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
@@ -72,6 +112,9 @@ def _common(function: Any) -> Any:
 def make_config(config_path: Path | None, sources: tuple[str, ...], langs: tuple[str, ...],
                 out_dir: Path | None, db: Path | None, base_url: str | None,
                 log_level: str | None, log_json: bool | None, **extra: Any) -> Config:
+    _check_flags({"--out": out_dir, "--db": db, "--base-url": base_url,
+                  "--host": extra.get("host"), "--port": extra.get("port"),
+                  "--interval": extra.get("file_interval")})
     config = load_config(config_path)
     overrides: dict[str, Any] = dict(out_dir=out_dir, db=db, base_url=base_url,
                                      log_level=log_level, log_json=log_json, **extra)
@@ -84,18 +127,44 @@ def make_config(config_path: Path | None, sources: tuple[str, ...], langs: tuple
     for source in config.sources:
         if source.kind == "govkz":
             parse_govkz_link(source.location)  # InvalidSourceURL: one line, exit 1
-    if not config.base_url.startswith(("http://", "https://")):
-        raise click.BadParameter("must be an absolute http(s) URL", param_hint="--base-url")
     return config
 
 
+def _check_flags(values: dict[str, Any]) -> None:
+    """The configuration schema's checks for flags: misuse (exit status 2) naming the flag."""
+    try:
+        check_flags(values)
+    except ValueError as exc:
+        flag, reason = exc.args
+        raise click.BadParameter(reason, param_hint=f"'{flag}'") from None
+
+
+class _Failure(click.ClickException):
+    """A one-line error with the exit status of its cause."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 @contextmanager
-def _user_errors() -> Iterator[None]:
-    """FeedsvcError -> one line on stderr and exit status 1, no traceback."""
+def _user_errors(store: Path | None = None) -> Iterator[None]:
+    """FeedsvcError -> one line on stderr and its exit status, no traceback.
+
+    A refusal of the system that reached here undressed (``OSError`` such as EROFS or ENOSPC,
+    ``sqlite3.OperationalError`` "database or disk is full") becomes one too, exit status 4;
+    ``store`` names the store for SQLite's messages, which name no file. Anything else is a bug
+    and keeps its traceback.
+    """
     try:
         yield
     except FeedsvcError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _Failure(str(exc), exc.exit_status) from exc
+    except (OSError, sqlite3.OperationalError) as exc:
+        problem = environment_error(exc, str(store) if store else None)
+        if problem is None:
+            raise
+        raise _Failure(str(problem), problem.exit_status) from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,7 +173,7 @@ def main() -> None:
     """feedsvc: Atom feeds of gov.kz news, per organisation, ministry and topic."""
 
 
-@main.command()
+@main.command(epilog=_epilog(*_ALL_STATUSES))
 @_common
 def build(**options: Any) -> None:
     """Read every source once, update the store and publish the feeds that changed.
@@ -121,7 +190,7 @@ def build(**options: Any) -> None:
     from .pipeline import Pipeline, relax_garbage_collection
 
     relax_garbage_collection()  # a one-shot process: see there why
-    with _user_errors():
+    with _user_errors(options.get("db")):
         config = make_config(**options)
         setup_logging(config.log_level, config.log_json)
         started = time.monotonic()
@@ -136,10 +205,10 @@ def build(**options: Any) -> None:
         click.echo(f"error: {failure.error}", err=True)
     click.echo(f"feedsvc build: {report.summary()} ({elapsed:.2f} s)", err=True)
     if not report.ok:
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)
 
 
-@main.command()
+@main.command(epilog=_epilog(EXIT_OK, EXIT_USAGE, EXIT_IN_USE, EXIT_ENVIRONMENT))
 @_common
 @click.option("--host", help="Address to serve on (default: 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535),
@@ -161,7 +230,7 @@ def daemon(host: str | None, port: int | None, interval: float | None,
     """
     from .daemon import run_daemon
 
-    with _user_errors():
+    with _user_errors(options.get("db")):
         extra: dict[str, Any] = {"host": host, "port": port}
         if interval is not None:
             extra["file_interval"] = interval
@@ -174,8 +243,8 @@ def daemon(host: str | None, port: int | None, interval: float | None,
                    and config.base_url == Config().base_url)
 
 
-@main.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+@main.command(epilog=_epilog(EXIT_OK, EXIT_USAGE, EXIT_ENVIRONMENT))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=_as_path,
               default="feeds", show_default=True, help="Directory to serve.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
@@ -191,14 +260,17 @@ def serve(out_dir: Path, host: str, port: int, log_level: str) -> None:
     """
     from .serve import FeedServer, make_app
 
+    _check_flags({"--out": out_dir, "--host": host, "--port": port})
     setup_logging(log_level, False)
     if not out_dir.is_dir():
-        raise click.ClickException(f"{out_dir}: no such directory; run 'feedsvc build' first")
-    server = FeedServer(make_app(out_dir), host, port, access_log=log_level == "debug")
-    server.run()
+        raise click.BadParameter(f"{out_dir}: no such directory; run 'feedsvc build' first",
+                                 param_hint="'--out'")
+    with _user_errors():
+        server = FeedServer(make_app(out_dir), host, port, access_log=log_level == "debug")
+        server.run()
 
 
-@main.command("explain-topics")
+@main.command("explain-topics", epilog=_epilog(EXIT_OK, EXIT_USAGE, EXIT_ENVIRONMENT))
 @click.argument("target")
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="TOML configuration file (for the store and a custom topics file).")
@@ -221,7 +293,7 @@ def explain_topics(target: str, config_path: Path | None, db: Path | None) -> No
         config = load_config(config_path).with_overrides(db=db)
         filing = Filing.load(config)
         if filing.taxonomy is None:
-            raise click.ClickException("topics are switched off in this configuration")
+            raise _Failure("topics are switched off in this configuration", EXIT_USAGE)
         for title, item in _items_to_explain(target, config):
             chain = filing.registry.chain(item.org) if item.org else ()
             kind = filing.registry.get(item.org).kind if item.org else None
@@ -241,8 +313,8 @@ def _items_to_explain(target: str, config: Config) -> list[tuple[str, Any]]:
     from .model import news_key_for
 
     if not config.db.exists():
-        raise click.ClickException(f"{target}: not a file, and there is no store at {config.db} "
-                                   "to look it up in")
+        raise _Failure(f"{target}: not a file, and there is no store at {config.db} "
+                       "to look it up in", EXIT_USAGE)
     keys = [target]
     link = parse_govkz_url(target)
     if link and link.news_id is not None:
@@ -257,7 +329,7 @@ def _items_to_explain(target: str, config: Config) -> list[tuple[str, Any]]:
                 return [(f"{found.atom_id}: {found.item.title}", found.item)]
     finally:
         store.close()
-    raise click.ClickException(f"{target}: no such file, and no such item in {config.db}")
+    raise _Failure(f"{target}: no such file, and no such item in {config.db}", EXIT_USAGE)
 
 
 @main.group()
@@ -265,7 +337,8 @@ def registry() -> None:
     """The registry of gov.kz organisations (names, kinds, parents)."""
 
 
-@registry.command("update")
+@registry.command("update", epilog=_epilog(EXIT_OK, EXIT_FAILED, EXIT_USAGE,
+                                            EXIT_ENVIRONMENT))
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="TOML configuration file (store path, gov.kz API settings).")
 @click.option("--db", type=click.Path(path_type=Path), help="SQLite store to update.")

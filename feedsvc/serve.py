@@ -20,6 +20,7 @@ headers here and in ``deploy/nginx/feedsvc.conf`` in step.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -385,4 +386,9 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
-        raise ServeError(f"{host}:{port}", f"cannot listen: {exc.strerror or exc}") from exc
+        hint = ""
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            hint = ("; choose another port with --port, or 'port' in the [server] table of the "
+                    "configuration (0 picks a free one)")
+        raise ServeError(f"{host}:{port}", f"cannot listen: {exc.strerror or exc}{hint}"
+                         ) from exc

@@ -79,7 +79,7 @@ def test_relative_base_url_is_a_usage_error(project: Path) -> None:
 def test_bad_config_file_is_one_line_naming_file_and_line(project: Path) -> None:
     (project / "bad.toml").write_text('entry_cap = 5\nnonsense = 1\n', encoding="utf-8")
     result = run("build", "--config", "bad.toml", cwd=project)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "bad.toml:2: unknown key 'nonsense'" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -91,7 +91,7 @@ def test_build_refuses_while_another_process_owns_the_store(project: Path) -> No
         result = run("build", cwd=project)
     finally:
         lock.release()
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "already in use" in result.stderr
 
 
