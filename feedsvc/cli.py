@@ -148,20 +148,21 @@ class _Failure(click.ClickException):
 
 
 @contextmanager
-def _user_errors(store: Path | None = None) -> Iterator[None]:
+def _user_errors(store: Path | None = None) -> Iterator[dict[str, Path]]:
     """FeedsvcError -> one line on stderr and its exit status, no traceback.
 
     A refusal of the system that reached here undressed (``OSError`` such as EROFS or ENOSPC,
     ``sqlite3.OperationalError`` "database or disk is full") becomes one too, exit status 4;
-    ``store`` names the store for SQLite's messages, which name no file. Anything else is a bug
-    and keeps its traceback.
+    the store (``store``, or ``where["store"]`` set once the configuration is known) names the
+    file for SQLite's messages, which name none. Anything else is a bug and keeps its traceback.
     """
+    where: dict[str, Path] = {"store": store} if store else {}
     try:
-        yield
+        yield where
     except FeedsvcError as exc:
         raise _Failure(str(exc), exc.exit_status) from exc
     except (OSError, sqlite3.OperationalError) as exc:
-        problem = environment_error(exc, str(store) if store else None)
+        problem = environment_error(exc, str(where["store"]) if "store" in where else None)
         if problem is None:
             raise
         raise _Failure(str(problem), problem.exit_status) from exc
@@ -190,8 +191,9 @@ def build(**options: Any) -> None:
     from .pipeline import Pipeline, relax_garbage_collection
 
     relax_garbage_collection()  # a one-shot process: see there why
-    with _user_errors(options.get("db")):
+    with _user_errors() as where:
         config = make_config(**options)
+        where["store"] = config.db
         setup_logging(config.log_level, config.log_json)
         started = time.monotonic()
         with ExitStack() as stack:
@@ -230,12 +232,13 @@ def daemon(host: str | None, port: int | None, interval: float | None,
     """
     from .daemon import run_daemon
 
-    with _user_errors(options.get("db")):
+    with _user_errors() as where:
         extra: dict[str, Any] = {"host": host, "port": port}
         if interval is not None:
             extra["file_interval"] = interval
             extra["govkz_interval"] = interval
         config = make_config(**options, **extra)
+        where["store"] = config.db
         setup_logging(config.log_level, config.log_json)
         # No base URL given anywhere: the feeds name the address actually served (port 0
         # becomes the port the system picked).
