@@ -252,9 +252,12 @@ def daemon(host: str | None, port: int | None, interval: float | None,
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port to serve on (0 picks a free one).")
+@click.option("--header-timeout", type=click.FloatRange(min=0.1, max=300), default=10.0,
+              show_default=True, help="Close a connection that has not sent a whole request "
+              "head within this many seconds (slow or idle clients).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True, help="Log verbosity.")
-def serve(out_dir: Path, host: str, port: int, log_level: str) -> None:
+def serve(out_dir: Path, host: str, port: int, header_timeout: float, log_level: str) -> None:
     """Serve an already built output directory over HTTP (no scheduling, no building).
 
     \b
@@ -269,7 +272,8 @@ def serve(out_dir: Path, host: str, port: int, log_level: str) -> None:
         raise click.BadParameter(f"{out_dir}: no such directory; run 'feedsvc build' first",
                                  param_hint="'--out'")
     with _user_errors():
-        server = FeedServer(make_app(out_dir), host, port, access_log=log_level == "debug")
+        server = FeedServer(make_app(out_dir), host, port, access_log=log_level == "debug",
+                            header_timeout=header_timeout)
         server.run()
 
 
