@@ -108,7 +108,8 @@ def source_from_string(text: str, langs: tuple[str, ...] = (), interval: float |
 _WEEK = 7 * 24 * 3600.0
 _URL = r"^https?://[^\s\"'<>\\`]+$"  # absolute http(s); nothing that could break out of markup
 Url = Annotated[str, Meta(pattern=_URL, max_length=2000)]
-NonEmpty = Annotated[str, Meta(min_length=1, max_length=4096)]
+_PATH_TEXT = r"^[^\x00]+$"  # the OS cannot take a NUL in a path
+PathText = Annotated[str, Meta(pattern=_PATH_TEXT, max_length=4096)]
 Host = Annotated[str, Meta(pattern=r"^[^\s/]+$", max_length=255)]
 Port = Annotated[int, Meta(ge=0, le=65535)]
 Interval = Annotated[float, Meta(ge=1, le=_WEEK)]
@@ -152,7 +153,7 @@ class GovkzTable(_Table):
 
 class SourceTable(_Table):
     kind: Literal["file", "govkz"] | UnsetType = UNSET
-    path: NonEmpty | UnsetType = UNSET
+    path: PathText | UnsetType = UNSET
     url: Url | UnsetType = UNSET
     langs: list[Lang] | UnsetType = UNSET
     lang: Lang | UnsetType = UNSET
@@ -161,14 +162,15 @@ class SourceTable(_Table):
 
 
 class FileSchema(_Table):
-    out_dir: NonEmpty | UnsetType = UNSET
-    db: NonEmpty | UnsetType = UNSET
+    out_dir: PathText | UnsetType = UNSET
+    db: PathText | UnsetType = UNSET
     base_url: Url | UnsetType = UNSET
     language: Lang | UnsetType = UNSET
     entry_cap: Annotated[int, Meta(ge=1, le=10_000)] | UnsetType = UNSET
     log_level: LogLevel | UnsetType = UNSET
     log_json: bool | UnsetType = UNSET
-    topics_file: Annotated[str, Meta(max_length=4096)] | UnsetType = UNSET
+    topics_file: Annotated[str, Meta(pattern=r"^[^\x00]*$", max_length=4096)] | UnsetType \
+        = UNSET
     server: ServerTable = ServerTable()
     schedule: ScheduleTable = ScheduleTable()
     govkz: GovkzTable = GovkzTable()
@@ -251,7 +253,7 @@ def _line_from_message(message: str) -> int | None:
 
 # --- turning a schema error into one line -----------------------------------------------------
 
-_PATH = re.compile(r" - at `\$((?:\.[^.\[`]+|\[\d+\])*)`$")
+_PATH = re.compile(r" - at `\$((?:\.[^.\[`]+|\[\d+\])*)`$", re.DOTALL)
 
 
 def _explain(exc: msgspec.ValidationError, data: Any) -> tuple[tuple[str | int, ...], str]:
@@ -264,19 +266,25 @@ def _explain(exc: msgspec.ValidationError, data: Any) -> tuple[tuple[str | int, 
         where = tuple(int(part[1:-1]) if part.startswith("[") else part[1:]
                       for part in re.findall(r"\.[^.\[]+|\[\d+\]", match.group(1)))
         message = message[:match.start()]
-    unknown = re.match(r"Object contains unknown field `(.+)`$", message)
+    unknown = re.match(r"Object contains unknown field `(.+)`$", message, re.DOTALL)
     if unknown:
         key = unknown.group(1)
         schema = _schema_at(where)
         known = ", ".join(sorted(schema.__struct_fields__)) if schema else ""
         table = "the top level" if not where else (
             f"[{where[0]}]" if len(where) == 1 else f"[[{where[0]}]]")
-        return (*where, key), f"unknown key {key!r} in {table} (known: {known})"
+        return (*where, key), f"unknown key {_short(key)} in {table} (known: {known})"
     value = _value_at(data, where)
     name = next((part for part in reversed(where) if isinstance(part, str)), "value")
     allowed = _allowed(where) or message
-    shown = "NaN" if isinstance(value, float) and math.isnan(value) else repr(value)
-    return where, f"{name!r} must be {allowed}, not {shown}"
+    shown = "NaN" if isinstance(value, float) and math.isnan(value) else _short(value)
+    return where, f"{_short(name)} must be {allowed}, not {shown}".replace("\n", " ")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _value_at(data: Any, where: tuple[str | int, ...]) -> Any:
@@ -361,6 +369,10 @@ def _with_range(word: str, base: type, metas: list[Any]) -> str:
     high = meta.le if meta.le is not None else meta.lt
     if meta.pattern == _URL:
         return "an absolute http(s) URL without quotes, angle brackets or spaces"
+    if meta.pattern == _PATH_TEXT:
+        return "a non-empty path without NUL characters"
+    if meta.pattern == r"^[^\x00]*$":
+        return "a path without NUL characters"
     if meta.pattern and "debug" in meta.pattern:
         return "one of debug, info, warning, error"
     if meta.pattern:
