@@ -296,7 +296,8 @@ def explain_topics(target: str, config_path: Path | None, db: Path | None) -> No
     from .filing import Filing
     from .topics import explain
 
-    with _user_errors():
+    _check_flags({"--db": db})
+    with _user_errors(db):
         config = load_config(config_path).with_overrides(db=db)
         filing = Filing.load(config)
         if filing.taxonomy is None:
@@ -367,7 +368,8 @@ def registry_update(config_path: Path | None, db: Path | None, langs: tuple[str,
     from .store import Store
     from .updates import merge_org_records
 
-    with _user_errors():
+    _check_flags({"--db": db})
+    with _user_errors(db):
         config = load_config(config_path).with_overrides(db=db)
         setup_logging(config.log_level, config.log_json)
         client = GovkzClient(config.govkz)
