@@ -514,12 +514,12 @@ class _Parser:
         return values
 
     def check_paths(self, config: Config, schema: FileSchema) -> None:
-        for key, table in (("out_dir", None), ("db", None)):
+        for key in ("out_dir", "db"):
             if getattr(schema, key) is UNSET:
                 continue
             problem = _path_problem(key, getattr(config, key), self.path)
             if problem:
-                raise self.fail(problem, (key,) if table is None else (table, key))
+                raise self.fail(problem, (key,))
 
 
 def _path_problem(key: str, path: Path, config_file: Path | None = None) -> str | None:
