@@ -303,7 +303,8 @@ class ConnectionGuard:
 
     uvicorn closes an idle kept-alive connection (``timeout_keep_alive``), but any byte
     received cancels that timer, and a fresh connection has none at all: nothing bounds how
-    long a client may take to send its request head. Its ``limit_concurrency`` answers 503
+    long a client may take to send its request head (h11 only bounds its size, 16 KiB by
+    default, answering 400 beyond). Its ``limit_concurrency`` answers 503
     once a limit is reached, which still accepts every connection (each taking a descriptor)
     and turns away the fast clients along with the slow ones. This guard instead:
 

@@ -83,6 +83,20 @@ def small_disk(path: Path, size: str = "4m") -> Iterator[Path]:
         subprocess.run(["umount", str(path)], check=True)
 
 
+@contextmanager
+def read_only_mount(path: Path) -> Iterator[Path]:
+    """An empty read-only file system at ``path``: writes fail with EROFS, as on a real one."""
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
 def fill(disk: Path, leave_kib: int) -> None:
     """Fill ``disk`` up to ``leave_kib`` KiB free."""
     free = shutil.disk_usage(disk).free // 1024
@@ -120,6 +134,14 @@ def test_read_only_output_parent_is_refused_in_one_line(project: Path) -> None:
         result = run("build", "--out", "public/feeds", cwd=project)
     assert result.returncode == EXIT_ENVIRONMENT
     assert "public/.feeds.feedsvc-lock: cannot create the lock file" in error_line(result)
+
+
+@pytest.mark.parametrize("flag", ["--out", "--db"])
+def test_read_only_file_system_is_refused_in_one_line(project: Path, flag: str) -> None:
+    with read_only_mount(project / "ro"):
+        result = run("build", flag, "ro/target", cwd=project)
+    assert result.returncode == EXIT_ENVIRONMENT
+    assert "cannot create the lock file: read-only file system" in error_line(result)
 
 
 def test_read_only_output_directory_keeps_the_published_feeds(project: Path) -> None:
