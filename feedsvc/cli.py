@@ -1,14 +1,16 @@
 """Command line: ``feedsvc build``, ``daemon``, ``serve``, ``explain-topics``, ``registry``.
 
 Nothing imports this module; it turns flags into a :class:`~feedsvc.config.Config` and calls the
-pipeline, the scheduler or the server. User errors exit 1 with a one-line message, misuse exits 2
-(click's convention), a build where some source failed exits 1 after doing everything it could.
+pipeline, the scheduler or the server. Every failure that stops a command is one line on stderr
+and a documented exit status (:data:`EXIT_STATUSES`, shown in each command's ``--help``); a
+traceback only ever means a bug.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -19,8 +21,16 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import LANGUAGES, Config, load_config, source_from_string
-from .errors import FeedsvcError
+from .config import LANGUAGES, Config, check_flags, load_config, source_from_string
+from .errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_FAILED,
+    EXIT_IN_USE,
+    EXIT_OK,
+    EXIT_USAGE,
+    FeedsvcError,
+    environment_error,
+)
 from .kinds import KINDS
 
 log = logging.getLogger("feedsvc")
@@ -44,6 +54,36 @@ def setup_logging(level: str, as_json: bool) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
+EXIT_STATUSES = {
+    EXIT_OK: "done",
+    EXIT_FAILED: "the work failed: a source could not be read (a build still publishes the "
+                 "rest), or gov.kz did not answer",
+    EXIT_USAGE: "misuse: a bad flag, an invalid configuration or topics file, a link that is "
+                "not a gov.kz organisation; nothing was started",
+    EXIT_IN_USE: "another feedsvc process owns the store or the output directory; try again "
+                 "when it has finished",
+    EXIT_ENVIRONMENT: "the system refused: no permission, a read-only or full disk, a path "
+                      "through a file, the port already in use",
+}
+
+
+def _epilog(*statuses: int) -> str:
+    lines = "\n".join(f"  {status}  {EXIT_STATUSES[status]}" for status in statuses)
+    return f"\b\nExit status:\n{lines}"
+
+
+_ALL_STATUSES = (EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IN_USE, EXIT_ENVIRONMENT)
+
+
+def _as_path(_ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """A path flag: ``""`` is refused (``Path("")`` would quietly mean the current directory)."""
+    if value is None:
+        return None
+    if not value:
+        raise click.BadParameter("must be a non-empty path", param=param)
+    return Path(value)
+
+
 def _common(function: Any) -> Any:
     options = [
         click.option("--config", "config_path", type=click.Path(path_type=Path),
@@ -54,9 +94,9 @@ def _common(function: Any) -> Any:
         click.option("--lang", "langs", multiple=True, type=click.Choice(LANGUAGES),
                      help="Language(s) to follow for gov.kz links (default: the link's ?lang=, "
                      "else kk)."),
-        click.option("--out", "out_dir", type=click.Path(path_type=Path),
+        click.option("--out", "out_dir", type=click.Path(), callback=_as_path,
                      help="Output directory for the feeds (default: feeds/)."),
-        click.option("--db", type=click.Path(path_type=Path),
+        click.option("--db", type=click.Path(), callback=_as_path,
                      help="SQLite store (default: var/feedsvc.sqlite3)."),
         click.option("--base-url", help="Public URL the output directory is served at."),
         click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
@@ -72,6 +112,9 @@ def _common(function: Any) -> Any:
 def make_config(config_path: Path | None, sources: tuple[str, ...], langs: tuple[str, ...],
                 out_dir: Path | None, db: Path | None, base_url: str | None,
                 log_level: str | None, log_json: bool | None, **extra: Any) -> Config:
+    _check_flags({"--out": out_dir, "--db": db, "--base-url": base_url,
+                  "--host": extra.get("host"), "--port": extra.get("port"),
+                  "--interval": extra.get("file_interval")})
     config = load_config(config_path)
     overrides: dict[str, Any] = dict(out_dir=out_dir, db=db, base_url=base_url,
                                      log_level=log_level, log_json=log_json, **extra)
@@ -83,18 +126,45 @@ def make_config(config_path: Path | None, sources: tuple[str, ...], langs: tuple
     config = config.with_overrides(**overrides)
     for source in config.sources:  # a malformed link: one line, before anything starts
         KINDS[source.kind].implementation().check(source.location)
-    if not config.base_url.startswith(("http://", "https://")):
-        raise click.BadParameter("must be an absolute http(s) URL", param_hint="--base-url")
     return config
 
 
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """FeedsvcError -> one line on stderr and exit status 1, no traceback."""
+def _check_flags(values: dict[str, Any]) -> None:
+    """The configuration schema's checks for flags: misuse (exit status 2) naming the flag."""
     try:
-        yield
+        check_flags(values)
+    except ValueError as exc:
+        flag, reason = exc.args
+        raise click.BadParameter(reason, param_hint=f"'{flag}'") from None
+
+
+class _Failure(click.ClickException):
+    """A one-line error with the exit status of its cause."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it on the class
+
+
+@contextmanager
+def _user_errors(store: Path | None = None) -> Iterator[dict[str, Path]]:
+    """FeedsvcError -> one line on stderr and its exit status, no traceback.
+
+    A refusal of the system that reached here undressed (``OSError`` such as EROFS or ENOSPC,
+    ``sqlite3.OperationalError`` "database or disk is full") becomes one too, exit status 4;
+    the store (``store``, or ``where["store"]`` set once the configuration is known) names the
+    file for SQLite's messages, which name none. Anything else is a bug and keeps its traceback.
+    """
+    where: dict[str, Path] = {"store": store} if store else {}
+    try:
+        yield where
     except FeedsvcError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _Failure(str(exc), exc.exit_status) from exc
+    except (OSError, sqlite3.OperationalError) as exc:
+        problem = environment_error(exc, str(where["store"]) if "store" in where else None)
+        if problem is None:
+            raise
+        raise _Failure(str(problem), problem.exit_status) from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,7 +173,7 @@ def main() -> None:
     """feedsvc: Atom feeds of gov.kz news, per organisation, ministry and topic."""
 
 
-@main.command()
+@main.command(epilog=_epilog(*_ALL_STATUSES))
 @_common
 def build(**options: Any) -> None:
     """Read every source once, update the store and publish the feeds that changed.
@@ -121,8 +191,9 @@ def build(**options: Any) -> None:
     from .pipeline import make_pipeline
 
     relax_garbage_collection()  # a one-shot process: see there why
-    with _user_errors():
+    with _user_errors() as where:
         config = make_config(**options)
+        where["store"] = config.db
         setup_logging(config.log_level, config.log_json)
         started = time.monotonic()
         with ExitStack() as stack:
@@ -138,10 +209,10 @@ def build(**options: Any) -> None:
         click.echo(f"error: {error}", err=True)
     click.echo(f"feedsvc build: {report.summary()} ({elapsed:.2f} s)", err=True)
     if not report.ok:
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)
 
 
-@main.command()
+@main.command(epilog=_epilog(EXIT_OK, EXIT_USAGE, EXIT_IN_USE, EXIT_ENVIRONMENT))
 @_common
 @click.option("--host", help="Address to serve on (default: 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535),
@@ -163,12 +234,13 @@ def daemon(host: str | None, port: int | None, interval: float | None,
     """
     from .daemon import run_daemon
 
-    with _user_errors():
+    with _user_errors() as where:
         extra: dict[str, Any] = {"host": host, "port": port}
         if interval is not None:
             extra["file_interval"] = interval
             extra["govkz_interval"] = interval
         config = make_config(**options, **extra)
+        where["store"] = config.db
         setup_logging(config.log_level, config.log_json)
         # No base URL given anywhere: the feeds name the address actually served (port 0
         # becomes the port the system picked).
@@ -176,15 +248,18 @@ def daemon(host: str | None, port: int | None, interval: float | None,
                    and config.base_url == Config().base_url)
 
 
-@main.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+@main.command(epilog=_epilog(EXIT_OK, EXIT_USAGE, EXIT_ENVIRONMENT))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=_as_path,
               default="feeds", show_default=True, help="Directory to serve.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port to serve on (0 picks a free one).")
+@click.option("--header-timeout", type=click.FloatRange(min=0.1, max=300), default=10.0,
+              show_default=True, help="Close a connection that has not sent a whole request "
+              "head within this many seconds (slow or idle clients).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True, help="Log verbosity.")
-def serve(out_dir: Path, host: str, port: int, log_level: str) -> None:
+def serve(out_dir: Path, host: str, port: int, header_timeout: float, log_level: str) -> None:
     """Serve an already built output directory over HTTP (no scheduling, no building).
 
     \b
@@ -193,14 +268,18 @@ def serve(out_dir: Path, host: str, port: int, log_level: str) -> None:
     """
     from .serve import FeedServer, make_app
 
+    _check_flags({"--out": out_dir, "--host": host, "--port": port})
     setup_logging(log_level, False)
     if not out_dir.is_dir():
-        raise click.ClickException(f"{out_dir}: no such directory; run 'feedsvc build' first")
-    server = FeedServer(make_app(out_dir), host, port, access_log=log_level == "debug")
-    server.run()
+        raise click.BadParameter(f"{out_dir}: no such directory; run 'feedsvc build' first",
+                                 param_hint="'--out'")
+    with _user_errors():
+        server = FeedServer(make_app(out_dir), host, port, access_log=log_level == "debug",
+                            header_timeout=header_timeout)
+        server.run()
 
 
-@main.command("explain-topics")
+@main.command("explain-topics", epilog=_epilog(EXIT_OK, EXIT_USAGE, EXIT_ENVIRONMENT))
 @click.argument("target")
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="TOML configuration file (for the store and a custom topics file).")
@@ -219,11 +298,12 @@ def explain_topics(target: str, config_path: Path | None, db: Path | None) -> No
     from .filing import Filing
     from .topics import explain
 
-    with _user_errors():
+    _check_flags({"--db": db})
+    with _user_errors(db):
         config = load_config(config_path).with_overrides(db=db)
         filing = Filing.load(config)
         if filing.taxonomy is None:
-            raise click.ClickException("topics are switched off in this configuration")
+            raise _Failure("topics are switched off in this configuration", EXIT_USAGE)
         for title, item in _items_to_explain(target, config):
             chain = filing.registry.chain(item.org) if item.org else ()
             kind = filing.registry.get(item.org).kind if item.org else None
@@ -243,8 +323,8 @@ def _items_to_explain(target: str, config: Config) -> list[tuple[str, Any]]:
     from .model import news_key_for
 
     if not config.db.exists():
-        raise click.ClickException(f"{target}: not a file, and there is no store at {config.db} "
-                                   "to look it up in")
+        raise _Failure(f"{target}: not a file, and there is no store at {config.db} "
+                       "to look it up in", EXIT_USAGE)
     keys = [target]
     link = parse_govkz_url(target)
     if link and link.news_id is not None:
@@ -259,7 +339,7 @@ def _items_to_explain(target: str, config: Config) -> list[tuple[str, Any]]:
                 return [(f"{found.atom_id}: {found.item.title}", found.item)]
     finally:
         store.close()
-    raise click.ClickException(f"{target}: no such file, and no such item in {config.db}")
+    raise _Failure(f"{target}: no such file, and no such item in {config.db}", EXIT_USAGE)
 
 
 @main.group()
@@ -267,7 +347,8 @@ def registry() -> None:
     """The registry of gov.kz organisations (names, kinds, parents)."""
 
 
-@registry.command("update")
+@registry.command("update", epilog=_epilog(EXIT_OK, EXIT_FAILED, EXIT_USAGE,
+                                            EXIT_ENVIRONMENT))
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="TOML configuration file (store path, gov.kz API settings).")
 @click.option("--db", type=click.Path(path_type=Path), help="SQLite store to update.")
@@ -290,7 +371,8 @@ def registry_update(config_path: Path | None, db: Path | None, langs: tuple[str,
     from .store import Store
     from .updates import merge_org_records
 
-    with _user_errors():
+    _check_flags({"--db": db})
+    with _user_errors(db):
         config = load_config(config_path).with_overrides(db=db)
         setup_logging(config.log_level, config.log_json)
         client = GovkzClient(config.govkz)

@@ -1,18 +1,25 @@
 """The TOML configuration, its defaults, and its validation.
 
-Every key is declared once in ``_SCHEMA`` (with its type and default). Unknown keys and wrong types
-are refused with the file, the line and the key, before anything starts. Command-line flags are
-applied on top with :func:`Config.with_overrides`.
+The defaults live in the dataclasses below (what the rest of feedsvc reads); what a file or a
+flag may set, with its type and allowed range, is declared once in the ``msgspec`` structs of
+the schema section. Anything outside it (an unknown key, a wrong type, a value out of range, a
+path that would publish somewhere harmful) is refused before anything starts, in one line naming
+the file, the line, the key and what is allowed. Command-line flags go through the same schema
+(:func:`check_flags`) and are applied on top with :meth:`Config.with_overrides`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from .errors import ConfigError, InvalidSourceURL
 from .kinds import KINDS, kind_of
@@ -46,7 +53,7 @@ class SourceConfig:
     """A text file or directory (``path``) or a gov.kz organisation link (``url``)."""
 
     location: str
-    kind: str  # a name in feedsvc.sources.KINDS
+    kind: str  # a name in feedsvc.kinds.KINDS
     langs: tuple[str, ...] = ()
     interval: float | None = None
     enabled: bool = True
@@ -93,29 +100,91 @@ def source_from_string(text: str, langs: tuple[str, ...] = (), interval: float |
     return SourceConfig(text, kind_of(text).name, langs, interval, enabled)
 
 
-# --- the schema: every key a file may set, with its type; the key is the attribute's name ---
+# --- the schema: what a file (or a flag) may set, its type and its allowed range -------------
+#
+# Every field defaults to UNSET: the defaults are the dataclasses' above, so a key left out of
+# the file keeps the default and a schema change never moves one by accident.
 
-_Types = type | tuple[type, ...]
-_NUMBER = (int, float)
-_TOP: dict[str, _Types] = {
-    "out_dir": str, "db": str, "base_url": str, "language": str, "entry_cap": int,
-    "log_level": str, "log_json": bool, "topics_file": str,
+_WEEK = 7 * 24 * 3600.0
+_URL = r"^https?://[^\s\"'<>\\`]+$"  # absolute http(s); nothing that could break out of markup
+Url = Annotated[str, Meta(pattern=_URL, max_length=2000)]
+_PATH_TEXT = r"^[^\x00]+$"  # the OS cannot take a NUL in a path
+PathText = Annotated[str, Meta(pattern=_PATH_TEXT, max_length=4096)]
+Host = Annotated[str, Meta(pattern=r"^[^\s/]+$", max_length=255)]
+Port = Annotated[int, Meta(ge=0, le=65535)]
+Interval = Annotated[float, Meta(ge=1, le=_WEEK)]
+Lang = Literal[LANGUAGES]  # type: ignore[valid-type]
+LogLevel = Annotated[str, Meta(pattern=r"(?i)^(debug|info|warning|error)$")]
+
+
+class _Table(Struct, forbid_unknown_fields=True, frozen=True):
+    """A TOML table: unknown keys are refused; every key optional."""
+
+    def given(self) -> dict[str, Any]:
+        return {name: value for name in self.__struct_fields__
+                if (value := getattr(self, name)) is not UNSET}
+
+
+class ServerTable(_Table, frozen=True):
+    host: Host | UnsetType = UNSET
+    port: Port | UnsetType = UNSET
+
+
+class ScheduleTable(_Table, frozen=True):
+    file_interval: Interval | UnsetType = UNSET
+    govkz_interval: Interval | UnsetType = UNSET
+    jitter: Annotated[float, Meta(ge=0, le=0.5)] | UnsetType = UNSET
+
+
+class GovkzTable(_Table, frozen=True):
+    base_url: Url | UnsetType = UNSET
+    ticket_path: Annotated[str, Meta(pattern=r"^/[^\s\"'<>\\]*$", max_length=500)] | UnsetType \
+        = UNSET
+    delay: Annotated[float, Meta(ge=0, le=3600)] | UnsetType = UNSET
+    connect_timeout: Annotated[float, Meta(gt=0, le=300)] | UnsetType = UNSET
+    read_timeout: Annotated[float, Meta(gt=0, le=3600)] | UnsetType = UNSET
+    retries: Annotated[int, Meta(ge=0, le=20)] | UnsetType = UNSET
+    backfill: Annotated[int, Meta(ge=1, le=100_000)] | UnsetType = UNSET
+    page_size: Annotated[int, Meta(ge=1, le=500)] | UnsetType = UNSET
+    max_response_bytes: Annotated[int, Meta(ge=1024, le=1 << 30)] | UnsetType = UNSET
+    failure_threshold: Annotated[int, Meta(ge=1, le=1000)] | UnsetType = UNSET
+    rest_seconds: Annotated[float, Meta(ge=1, le=_WEEK)] | UnsetType = UNSET
+
+
+class SourceTable(_Table, frozen=True):
+    kind: Literal["file", "govkz"] | UnsetType = UNSET
+    path: PathText | UnsetType = UNSET
+    url: Url | UnsetType = UNSET
+    langs: list[Lang] | UnsetType = UNSET
+    lang: Lang | UnsetType = UNSET
+    interval: Interval | UnsetType = UNSET
+    enabled: bool | UnsetType = UNSET
+
+
+class FileSchema(_Table, frozen=True):
+    out_dir: PathText | UnsetType = UNSET
+    db: PathText | UnsetType = UNSET
+    base_url: Url | UnsetType = UNSET
+    language: Lang | UnsetType = UNSET
+    entry_cap: Annotated[int, Meta(ge=1, le=10_000)] | UnsetType = UNSET
+    log_level: LogLevel | UnsetType = UNSET
+    log_json: bool | UnsetType = UNSET
+    topics_file: Annotated[str, Meta(pattern=r"^[^\x00]*$", max_length=4096)] | UnsetType \
+        = UNSET
+    server: ServerTable = ServerTable()
+    schedule: ScheduleTable = ScheduleTable()
+    govkz: GovkzTable = GovkzTable()
+    sources: list[SourceTable] | UnsetType = UNSET
+
+
+# The flags that carry a setting, and where that setting sits in the schema.
+FLAG_KEYS: dict[str, tuple[str, ...]] = {
+    "--out": ("out_dir",), "--db": ("db",), "--base-url": ("base_url",),
+    "--host": ("server", "host"), "--port": ("server", "port"),
+    "--interval": ("schedule", "file_interval"),
 }
-_SERVER: dict[str, _Types] = {"host": str, "port": int}
-_SCHEDULE: dict[str, _Types] = {"file_interval": _NUMBER, "govkz_interval": _NUMBER,
-                                "jitter": _NUMBER}
-_GOVKZ: dict[str, _Types] = {
-    "base_url": str, "ticket_path": str, "delay": _NUMBER, "connect_timeout": _NUMBER,
-    "read_timeout": _NUMBER, "retries": int, "backfill": int, "page_size": int,
-    "max_response_bytes": int, "failure_threshold": int, "rest_seconds": _NUMBER,
-}
-_SOURCE: dict[str, _Types] = {
-    "kind": str, "path": str, "url": str, "langs": list, "lang": str, "interval": _NUMBER,
-    "enabled": bool,
-}
+
 _SOURCE_KINDS = {kind.name: kind.location_key for kind in KINDS.values()}
-_TABLES = {"server": _SERVER, "schedule": _SCHEDULE, "govkz": _GOVKZ}
-_LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def load_config(path: Path | None) -> Config:
@@ -123,8 +192,39 @@ def load_config(path: Path | None) -> Config:
     config = Config() if path is None else _parse_file(path)
     env_base = os.environ.get(GOVKZ_BASE_ENV)
     if env_base:
+        problem = _check_one(("govkz", "base_url"), env_base)
+        if problem:
+            raise ConfigError(GOVKZ_BASE_ENV, f"{env_base!r}: {problem}")
         config = replace(config, govkz=replace(config.govkz, base_url=env_base))
     return config
+
+
+def check_flags(values: dict[str, Any]) -> None:
+    """Check flag values (``{"--port": 0, ...}``, None = not given) against the schema.
+
+    Raises ``ValueError(flag, reason)`` for the first bad one, so the command line can report
+    it as misuse of that flag.
+    """
+    for flag, value in values.items():
+        if value is None:
+            continue
+        problem = _check_one(FLAG_KEYS[flag], str(value) if isinstance(value, Path) else value)
+        if problem:
+            raise ValueError(flag, problem)
+
+
+def _check_one(keys: tuple[str, ...], value: Any) -> str | None:
+    """Why ``value`` may not be set at ``keys``, or None when it may."""
+    data: Any = value
+    for key in reversed(keys):
+        data = {key: data}
+    try:
+        msgspec.convert(data, FileSchema, strict=True)
+    except msgspec.ValidationError as exc:
+        return _explain(exc, data)[1]
+    if keys[-1] in ("out_dir", "db"):
+        return _path_problem(keys[-1], Path(value))
+    return None
 
 
 def _parse_file(path: Path) -> Config:
@@ -133,12 +233,16 @@ def _parse_file(path: Path) -> Config:
     except FileNotFoundError:
         raise ConfigError(str(path), "no such configuration file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), f"cannot read: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(str(path), f"cannot read: {reason}") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
         raise ConfigError(str(path), f"not valid TOML: {exc}", line) from exc
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise ConfigError(str(path), "not valid TOML: arrays or tables nested too deeply"
+                          ) from None
     return _Parser(path, text).parse(data)
 
 
@@ -147,110 +251,246 @@ def _line_from_message(message: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# --- turning a schema error into one line -----------------------------------------------------
+
+_PATH = re.compile(r" - at `\$((?:\.[^.\[`]+|\[\d+\])*)`$", re.DOTALL)
+
+
+def _explain(exc: msgspec.ValidationError, data: Any) -> tuple[tuple[str | int, ...], str]:
+    """The failing key's path (``("govkz", "delay")``, ``("sources", 0, "interval")``) and a
+    reason that says what is allowed: ``delay = -1.0: must be a number from 0 to 3600``."""
+    message = str(exc)
+    match = _PATH.search(message)
+    where: tuple[str | int, ...] = ()
+    if match:
+        where = tuple(int(part[1:-1]) if part.startswith("[") else part[1:]
+                      for part in re.findall(r"\.[^.\[]+|\[\d+\]", match.group(1)))
+        message = message[:match.start()]
+    unknown = re.match(r"Object contains unknown field `(.+)`$", message, re.DOTALL)
+    if unknown:
+        key = unknown.group(1)
+        schema = _schema_at(where)
+        known = ", ".join(sorted(schema.__struct_fields__)) if schema else ""
+        table = "the top level" if not where else (
+            f"[{where[0]}]" if len(where) == 1 else f"[[{where[0]}]]")
+        return (*where, key), f"unknown key {_short(key)} in {table} (known: {known})"
+    value = _value_at(data, where)
+    name = next((part for part in reversed(where) if isinstance(part, str)), "value")
+    allowed = _allowed(where) or message
+    shown = "NaN" if isinstance(value, float) and math.isnan(value) else _short(value)
+    return where, f"{_short(name)} must be {allowed}, not {shown}".replace("\n", " ")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _value_at(data: Any, where: tuple[str | int, ...]) -> Any:
+    for part in where:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _schema_at(where: tuple[str | int, ...]) -> type[_Table] | None:
+    """The struct that describes the table at ``where``, if any."""
+    schema: Any = FileSchema
+    for part in where:
+        if isinstance(part, int):
+            continue
+        hints = get_type_hints(schema, include_extras=True)
+        schema = _struct_in(hints.get(part))
+        if schema is None:
+            return None
+    return schema
+
+
+def _struct_in(hint: Any) -> type[_Table] | None:
+    for candidate in (hint, *_flatten(hint)):
+        if isinstance(candidate, type) and issubclass(candidate, _Table):
+            return candidate
+    return None
+
+
+def _flatten(hint: Any) -> list[Any]:
+    found = []
+    for arg in get_args(hint):
+        found.append(arg)
+        found.extend(_flatten(arg))
+    return found
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _allowed(where: tuple[str | int, ...]) -> str | None:
+    """What the schema allows at ``where``, in words, from the field's own declaration."""
+    while where and isinstance(where[-1], int):  # an element of an array: the array's field
+        where = where[:-1]
+    if not where:
+        return None
+    table = _schema_at(where[:-1])
+    if table is None:
+        return None
+    hint = get_type_hints(table, include_extras=True).get(str(where[-1]))
+    if hint is None:
+        return None
+    return _describe(hint)
+
+
+def _describe(hint: Any) -> str:
+    if get_origin(hint) is Literal:
+        return "one of " + ", ".join(map(str, get_args(hint)))
+    if get_origin(hint) is list:
+        item = get_args(hint)[0]
+        if isinstance(item, type) and issubclass(item, _Table):
+            return "an array of tables"
+        return "an array of " + _describe(item).replace("one of", "values from")
+    if get_origin(hint) is Annotated:
+        base, *metas = get_args(hint)
+        return _with_range(_TYPE_WORDS.get(base, base.__name__), base, metas)
+    choices = [arg for arg in get_args(hint) if arg is not UnsetType]
+    if choices:
+        return " or ".join(_describe(choice) for choice in choices)
+    if isinstance(hint, type) and issubclass(hint, _Table):
+        return "a table"
+    return _TYPE_WORDS.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _with_range(word: str, base: type, metas: list[Any]) -> str:
+    meta = next((m for m in metas if isinstance(m, Meta)), None)
+    if meta is None:
+        return word
+    low = meta.ge if meta.ge is not None else meta.gt
+    high = meta.le if meta.le is not None else meta.lt
+    if meta.pattern == _URL:
+        return "an absolute http(s) URL without quotes, angle brackets or spaces"
+    if meta.pattern == _PATH_TEXT:
+        return "a non-empty path without NUL characters"
+    if meta.pattern == r"^[^\x00]*$":
+        return "a path without NUL characters"
+    if meta.pattern and "debug" in meta.pattern:
+        return "one of debug, info, warning, error"
+    if meta.pattern:
+        return f"{word} matching {meta.pattern}"
+    if meta.min_length:
+        return f"a non-empty {word.removeprefix('a ')}"
+    if low is not None and high is not None:
+        if meta.gt is not None:
+            return f"{word} greater than {_num(low)} and at most {_num(high)}"
+        return f"{word} from {_num(low)} to {_num(high)}"
+    return word
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)
+
+
+# --- the file ---------------------------------------------------------------------------------
+
+
 class _Parser:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
         self.lines = text.splitlines()
         self.base = path.parent
 
-    def fail(self, reason: str, key: str | None = None, table: str | None = None) -> ConfigError:
-        return ConfigError(str(self.path), reason, self.line_of(key, table) if key else None)
+    def fail(self, reason: str, where: tuple[str | int, ...] = ()) -> ConfigError:
+        return ConfigError(str(self.path), reason, self.line_of(where))
 
-    def line_of(self, key: str, table: str | None) -> int | None:
-        """The line where ``key`` is set (inside ``[table]`` when given); best effort."""
-        in_table = table is None
-        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        for number, line in enumerate(self.lines, start=1):
-            header = re.match(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?", line)
-            if header:
-                in_table = table is not None and header.group(1) == table
-                continue
-            if in_table and pattern.match(line):
-                return number
-        return None
-
-    def check(self, table: dict[str, Any], schema: dict[str, _Types], name: str | None) -> None:
-        for key, value in table.items():
-            if key not in schema:
-                where = f"[{name}]" if name else "the top level"
-                known = ", ".join(sorted(schema))
-                raise self.fail(f"unknown key {key!r} in {where} (known: {known})", key, name)
-            if not _is_type(value, schema[key]):
-                raise self.fail(f"{key!r} must be {_type_name(schema[key])}, not "
-                                f"{type(value).__name__} ({value!r})", key, name)
-
-    def table(self, data: dict[str, Any], name: str) -> dict[str, Any]:
-        section = data.get(name, {})
-        if not isinstance(section, dict):
-            raise self.fail(f"[{name}] must be a table", name)
-        self.check(section, _TABLES[name], name)
-        return section
-
-    def parse(self, data: dict[str, Any]) -> Config:
-        top = {k: v for k, v in data.items() if k not in _TABLES and k != "sources"}
-        self.check(top, _TOP, None)
-        values: dict[str, Any] = {**top, **self.table(data, "server"),
-                                  **self.table(data, "schedule")}
-        govkz: dict[str, Any] = {
-            key: float(value) if isinstance(getattr(GovkzConfig(), key), float) else value
-            for key, value in self.table(data, "govkz").items()}
-        sources = self.parse_sources(data.get("sources"))
-        config = Config(govkz=GovkzConfig(**govkz), path=self.path,
-                        **self.resolve(values, sources))
-        self.validate_values(config)
-        return config
-
-    def parse_sources(self, raw: Any) -> tuple[SourceConfig, ...] | None:
-        if raw is None:
+    def line_of(self, where: tuple[str | int, ...]) -> int | None:
+        """The line that sets ``where`` (``("govkz", "delay")``, ``("sources", 1, "url")``);
+        best effort: the table's header when the key's own line cannot be found."""
+        while len(where) > 2 and isinstance(where[-1], int):  # langs[0]: the line of langs
+            where = where[:-1]
+        if not where:
             return None
-        if not isinstance(raw, list):
-            raise self.fail("'sources' must be an array of tables ([[sources]])", "sources")
-        sources = []
-        for index, entry in enumerate(raw, start=1):
-            if not isinstance(entry, dict):
-                raise self.fail(f"source #{index} must be a table", "sources")
-            self.check(entry, _SOURCE, "sources")
-            if ("path" in entry) == ("url" in entry):
-                raise ConfigError(str(self.path),
-                                  f"source #{index} needs exactly one of 'path' or 'url'",
-                                  self._source_line(index))
-            kind = entry.get("kind")
-            if kind is not None and entry.get(_SOURCE_KINDS.get(kind, "")) is None:
-                raise ConfigError(str(self.path), f"source #{index}: kind {kind!r} needs "
-                                  + (f"'{_SOURCE_KINDS[kind]}'" if kind in _SOURCE_KINDS else
-                                     "to be 'file' (with 'path') or 'govkz' (with 'url')"),
-                                  self.line_of("kind", "sources") or self._source_line(index))
-            langs = tuple(entry.get("langs", [])) + ((entry["lang"],) if "lang" in entry else ())
-            for lang in langs:
-                if lang not in LANGUAGES:
-                    raise ConfigError(str(self.path), f"source #{index}: unknown language "
-                                      f"{lang!r} (use one of {', '.join(LANGUAGES)})",
-                                      self.line_of("langs", "sources") or
-                                      self.line_of("lang", "sources"))
-            if "path" in entry:
-                location = str(self._resolve_path(entry["path"]))
-                kind = "file"
-            else:
-                location, kind = entry["url"], "govkz"
-                try:
-                    parse_govkz_link(location)
-                except InvalidSourceURL as exc:
-                    raise ConfigError(str(self.path), f"source #{index}: {exc}",
-                                      self._source_line(index)) from exc
-            interval = entry.get("interval")
-            sources.append(SourceConfig(location, kind, langs,
-                                        float(interval) if interval is not None else None,
-                                        entry.get("enabled", True)))
-        return tuple(sources)
+        *tables, key = where
+        if isinstance(key, int):  # an array element: its [[table]] header
+            return self._header_line(str(tables[-1]) if tables else "", key)
+        names = [part for part in tables if isinstance(part, str)]
+        index = next((part for part in tables if isinstance(part, int)), None)
+        table = names[0] if names else None
+        start = 0 if table is None else self._header_line(table, index or 0) or 0
+        key_line = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+        header = re.compile(r"^\s*\[")
+        for number, line in enumerate(self.lines[start:], start=start + 1):
+            if header.match(line) and number != start:
+                break
+            if key_line.match(line):
+                return number
+        if names:  # a dotted key at the top level: govkz.delay = 1
+            dotted = re.compile(rf"^\s*{re.escape(names[0])}\s*\.\s*{re.escape(key)}\s*=")
+            found = next((n for n, line in enumerate(self.lines, 1) if dotted.match(line)), None)
+            if found:
+                return found
+        return start or None
 
-    def _source_line(self, index: int) -> int | None:
+    def _header_line(self, table: str, index: int) -> int | None:
+        pattern = re.compile(rf"^\s*\[\[?\s*{re.escape(table)}\s*\]\]?")
         seen = 0
         for number, line in enumerate(self.lines, start=1):
-            if re.match(r"^\s*\[\[\s*sources\s*\]\]", line):
-                seen += 1
+            if pattern.match(line):
                 if seen == index:
                     return number
+                seen += 1
         return None
+
+    def parse(self, data: dict[str, Any]) -> Config:
+        try:
+            schema = msgspec.convert(data, FileSchema, strict=True)
+        except msgspec.ValidationError as exc:
+            where, reason = _explain(exc, data)
+            prefix = f"[{where[0]}] " if len(where) > 1 and isinstance(where[0], str) and \
+                where[0] != "sources" else ""
+            if where[:1] == ("sources",) and len(where) > 1 and isinstance(where[1], int):
+                prefix = f"source #{where[1] + 1}: "
+            if reason.startswith("unknown key"):
+                prefix = ""
+            raise self.fail(prefix + reason, where) from None
+        values: dict[str, Any] = {**schema.given(), **schema.server.given(),
+                                  **schema.schedule.given()}
+        for key in ("server", "schedule", "govkz", "sources"):
+            values.pop(key, None)
+        govkz: dict[str, Any] = {
+            key: float(value) if isinstance(getattr(GovkzConfig(), key), float) else value
+            for key, value in schema.govkz.given().items()}
+        sources = self.parse_sources(schema.sources)
+        config = Config(govkz=GovkzConfig(**govkz), path=self.path,
+                        **self.resolve(values, sources))
+        self.check_paths(config, schema)
+        return config
+
+    def parse_sources(self, raw: list[SourceTable] | UnsetType) -> tuple[SourceConfig, ...] | None:
+        if raw is UNSET:
+            return None
+        return tuple(self.parse_source(index, entry) for index, entry in enumerate(raw))
+
+    def parse_source(self, index: int, entry: SourceTable) -> SourceConfig:
+        here = ("sources", index)
+        label = f"source #{index + 1}"
+        if (entry.path is UNSET) == (entry.url is UNSET):
+            raise self.fail(f"{label} needs exactly one of 'path' or 'url'", here)
+        kind = entry.kind
+        if kind is not UNSET and getattr(entry, _SOURCE_KINDS[kind]) is UNSET:
+            raise self.fail(f"{label}: kind {kind!r} needs '{_SOURCE_KINDS[kind]}'",
+                            (*here, "kind"))
+        langs = tuple(entry.langs or ()) + ((entry.lang,) if entry.lang is not UNSET else ())
+        if entry.path is not UNSET:
+            location, kind = str(self._resolve_path(entry.path)), "file"
+        else:
+            location, kind = str(entry.url), "govkz"
+            try:
+                parse_govkz_link(location)
+            except InvalidSourceURL as exc:
+                raise self.fail(f"{label}: {exc}", here) from exc
+        interval = float(entry.interval) if entry.interval is not UNSET else None
+        enabled = entry.enabled if entry.enabled is not UNSET else True
+        return SourceConfig(location, kind, langs, interval, enabled)
 
     def _resolve_path(self, value: str) -> Path:
         path = Path(value).expanduser()
@@ -265,6 +505,8 @@ class _Parser:
             values["topics_file"] = self._resolve_path(values["topics_file"])
         else:
             values.pop("topics_file", None)
+        if "log_level" in values:
+            values["log_level"] = values["log_level"].lower()
         for key in ("file_interval", "govkz_interval", "jitter"):
             if key in values:
                 values[key] = float(values[key])
@@ -272,28 +514,25 @@ class _Parser:
             values["sources"] = sources
         return values
 
-    def validate_values(self, config: Config) -> None:
-        if config.language not in LANGUAGES:
-            raise self.fail(f"'language' must be one of {', '.join(LANGUAGES)}", "language")
-        if config.entry_cap < 1:
-            raise self.fail("'entry_cap' must be at least 1", "entry_cap")
-        if config.log_level.lower() not in _LOG_LEVELS:
-            raise self.fail(f"'log_level' must be one of {', '.join(_LOG_LEVELS)}", "log_level")
-        if not 0 <= config.port <= 65535:
-            raise self.fail("'port' must be between 0 and 65535", "port", "server")
-        if not re.match(r"^https?://", config.base_url):
-            raise self.fail("'base_url' must be an absolute http(s) URL", "base_url")
+    def check_paths(self, config: Config, schema: FileSchema) -> None:
+        for key in ("out_dir", "db"):
+            if getattr(schema, key) is UNSET:
+                continue
+            problem = _path_problem(key, getattr(config, key), self.path)
+            if problem:
+                raise self.fail(problem, (key,))
 
 
-def _is_type(value: Any, expected: _Types) -> bool:
-    types = expected if isinstance(expected, tuple) else (expected,)
-    if isinstance(value, bool) and bool not in types:
-        return False  # TOML true is not a number
-    return isinstance(value, types)
-
-
-def _type_name(expected: _Types) -> str:
-    types = expected if isinstance(expected, tuple) else (expected,)
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-             list: "an array"}
-    return " or ".join(names.get(t, t.__name__) for t in types)
+def _path_problem(key: str, path: Path, config_file: Path | None = None) -> str | None:
+    """Why ``path`` cannot be the store (``db``) or the output directory (``out_dir``)."""
+    resolved = path.expanduser().resolve()
+    if key == "db":
+        if path.name in ("", ".", "..") or resolved.is_dir():
+            return f"'db' must name a file, not a directory ({str(path)!r})"
+        return None
+    if resolved == Path(resolved.anchor):
+        return f"'out_dir' must not be the root directory ({str(path)!r})"
+    if config_file is not None and resolved in config_file.resolve().parents:
+        return (f"'out_dir' must not contain the configuration file: it would be published "
+                f"({str(path)!r})")
+    return None

@@ -1,13 +1,28 @@
 """One base error for feedsvc; every subclass names the file, URL or slug it is about.
 
-``str(error)`` is a complete one-line message a user can act on.
+``str(error)`` is a complete one-line message a user can act on, and ``exit_status`` is the
+status a command exits with when the error stops it (the table is in README.md and in every
+command's ``--help``): 1 the work failed, 2 misuse or an invalid configuration, 3 another
+feedsvc owns the store or output directory, 4 the system refused (permissions, a read-only or
+full disk, a port in use).
 """
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # a source could not be read (the rest was published), gov.kz did not answer
+EXIT_USAGE = 2  # a bad flag or setting: nothing was started (click uses 2 for misuse too)
+EXIT_IN_USE = 3  # another feedsvc process owns the store or output directory: try again later
+EXIT_ENVIRONMENT = 4  # the system refused: permissions, read-only or full disk, port in use
+
 
 class FeedsvcError(Exception):
     """Base class of every error feedsvc raises on purpose."""
+
+    exit_status = EXIT_FAILED
 
 
 class SourceError(FeedsvcError):
@@ -35,6 +50,8 @@ class FetchError(SourceError):
 class InvalidSourceURL(FeedsvcError):
     """A URL that is not a gov.kz organisation link."""
 
+    exit_status = EXIT_USAGE
+
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"{url}: {reason}")
         self.url = url
@@ -54,21 +71,38 @@ class FileLineError(FeedsvcError):
 class ConfigError(FileLineError):
     """The configuration file (or a flag) is invalid; nothing starts."""
 
+    exit_status = EXIT_USAGE
+
 
 class DataFileError(FileLineError):
     """A data file (topics, organisations) is malformed."""
 
+    exit_status = EXIT_USAGE
 
-class StoreError(FeedsvcError):
-    """The SQLite store cannot be used."""
+
+class EnvironmentFailure(FeedsvcError):
+    """The system refused what feedsvc needs: a path it cannot write, a full disk, a port."""
+
+    exit_status = EXIT_ENVIRONMENT
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = path
+        self.reason = reason
+
+
+class StoreError(EnvironmentFailure):
+    """The SQLite store cannot be used."""
+
+
+class StoreFull(StoreError):
+    """SQLite could not write because the disk (or the file system's quota) is full."""
 
 
 class AlreadyRunning(FeedsvcError):
     """Another feedsvc process owns this store or output directory."""
+
+    exit_status = EXIT_IN_USE
 
     def __init__(self, path: str, holder: str) -> None:
         super().__init__(f"{path}: already in use by {holder}; only one feedsvc daemon or build "
@@ -76,18 +110,53 @@ class AlreadyRunning(FeedsvcError):
         self.path = path
 
 
-class PublishError(FeedsvcError):
+class PublishError(EnvironmentFailure):
     """A feed could not be written; the previously published file is left as it was."""
 
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
 
-
-class ServeError(FeedsvcError):
+class ServeError(EnvironmentFailure):
     """The directory to serve is missing, or the server could not listen or did not come up."""
 
     def __init__(self, address: str, reason: str) -> None:
-        super().__init__(f"{address}: {reason}")
+        super().__init__(address, reason)
         self.address = address  # host:port, or the directory
-        self.reason = reason
+
+
+# errno values that mean "this system will not let us", not "feedsvc has a bug"
+_REFUSALS = {
+    errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded", errno.ENOTDIR: "a part of the path is not a directory",
+    errno.EISDIR: "is a directory", errno.EEXIST: "a file is where a directory must be",
+    errno.EMFILE: "too many open files",
+    errno.ENFILE: "too many open files in the system",
+}
+_SQLITE_REFUSALS = (
+    ("database or disk is full", "the disk is full"),
+    ("attempt to write a readonly database", "the store is read-only"),
+    ("unable to open database file", "cannot open the store"),
+    ("disk i/o error", "disk I/O error"),
+)
+
+
+def environment_error(exc: BaseException, path: str | None = None
+                      ) -> EnvironmentFailure | None:
+    """The domain error for a refusal of the system (``OSError``, ``sqlite3.OperationalError``),
+    or None when ``exc`` is something else (a bug, which must surface).
+
+    ``path`` names the store for SQLite errors, which do not say which file they are about.
+    """
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        for needle, reason in _SQLITE_REFUSALS:
+            if needle in text:
+                kind = StoreFull if needle == "database or disk is full" else StoreError
+                return kind(path or "the store", f"{reason} ({exc})")
+        return None
+    if isinstance(exc, OSError) and exc.errno in _REFUSALS:
+        where = exc.filename if exc.filename is not None else path or "a file"
+        reason = _REFUSALS[exc.errno]
+        if exc.filename2 is not None:
+            reason += f" (renaming to {exc.filename2})"
+        return EnvironmentFailure(str(where), reason)
+    return None

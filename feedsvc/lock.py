@@ -2,6 +2,11 @@
 
 The kernel releases the lock when the process dies, however it dies, so a crash never leaves a
 stale lock behind. The file holds the owner's pid, for the error message of the second comer.
+
+Both paths are resolved first (symlinks followed, ``..`` folded): a store reached through a
+symlink is the same store, so its lock must be the same file. Issue 15 item 10: two builds, one
+given ``var/feedsvc.sqlite3`` and one a symlink to it, both got "their" lock and one crashed
+with an IntegrityError.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from .errors import AlreadyRunning
+from .errors import AlreadyRunning, EnvironmentFailure, environment_error
 
 
 class OwnerLock:
@@ -19,8 +24,17 @@ class OwnerLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        """Take the lock, or raise :class:`AlreadyRunning` (another owner) or
+        :class:`~feedsvc.errors.EnvironmentFailure` (cannot create the lock file)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            problem = environment_error(exc, str(self.path))
+            if problem is None:
+                raise
+            raise EnvironmentFailure(str(self.path), "cannot create the lock file: "
+                                     f"{problem.reason} ({exc.filename})") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -46,8 +60,10 @@ class OwnerLock:
 
 
 def store_lock(db: Path) -> OwnerLock:
-    """The lock every command that writes the store holds, beside the store."""
-    return OwnerLock(db.with_name(db.name + ".lock"))
+    """The lock every command that writes the store holds, beside the store (its real path:
+    a symbolic link to the store must not get past it)."""
+    store = db.resolve()
+    return OwnerLock(store.with_name(store.name + ".lock"))
 
 
 def owner_locks(db: Path, out_dir: Path) -> list[OwnerLock]:

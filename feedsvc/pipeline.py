@@ -247,7 +247,11 @@ class Pipeline:
     # --- on the writer thread ------------------------------------------------------------------
 
     def _publish(self, workers: Any) -> PublishOutcome:
-        outcome = self.publisher.regenerate(workers)
+        try:
+            outcome = self.publisher.regenerate(workers)
+        except FeedsvcError as exc:  # the system refused the output directory
+            self.health.published(self.clock(), [str(exc)])
+            raise
         self.health.published(self.clock(), outcome.errors)
         return outcome
 

@@ -12,6 +12,7 @@ in a worker process of a big build (:func:`publish_feed`).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -65,14 +66,26 @@ def publish_feed(store: Store, key: str, site: Site, out_dir: Path,
     return record, written
 
 
+#: Failures of the output directory as a whole, not of one file: publishing stops at the first.
+_SYSTEM_REFUSALS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES,
+                              errno.EPERM})
+
+
 def publish_feeds(store: Store, keys: list[str], site: Site, out_dir: Path,
                   previous: dict[str, FeedRecord]) -> list[tuple[FeedRecord | str, bool]]:
-    """:func:`publish_feed` for each key; a feed that fails gives its error line instead."""
+    """:func:`publish_feed` for each key; a feed that fails gives its error line instead.
+
+    A refusal of the system (read-only or full disk, no permission) is raised: every other
+    feed would fail the same way, and the operator needs one clear line, not one per feed.
+    """
     published: list[tuple[FeedRecord | str, bool]] = []
     for key in keys:
         try:
             published.append(publish_feed(store, key, site, out_dir, previous.get(key)))
         except PublishError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, OSError) and cause.errno in _SYSTEM_REFUSALS:
+                raise
             published.append((str(exc), False))
     return published
 
@@ -157,5 +170,8 @@ class Publisher:
                 if write_if_changed(self.out_dir / name, data):
                     outcome.written.append(name)
             except PublishError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, OSError) and cause.errno in _SYSTEM_REFUSALS:
+                    raise
                 outcome.errors.append(str(exc))
                 log.error("publish.failed file=%s error=%s", name, exc)

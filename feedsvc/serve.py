@@ -12,6 +12,9 @@ Only this module talks HTTP to subscribers; it reads the output directory and no
   background thread (the daemon: :meth:`FeedServer.start` / :meth:`FeedServer.stop`) or in the
   foreground (``feedsvc serve``: :meth:`FeedServer.run`). uvicorn never installs signal handlers;
   whoever owns the main thread does.
+- :class:`GuardedH11Protocol` and :class:`ConnectionGuard` keep slow and idle clients from
+  starving the rest (issue 15 item 9, "slowloris"): see there.
+- :class:`RepeatFilter` logs a repeated server error once, then a count, not once per event.
 
 The production set-up (nginx in front of the same directory) lives in ``deploy/``; keep the
 headers here and in ``deploy/nginx/feedsvc.conf`` in step.
@@ -20,12 +23,15 @@ headers here and in ``deploy/nginx/feedsvc.conf`` in step.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from types import FrameType
@@ -42,6 +48,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .errors import ServeError
 
@@ -72,6 +79,13 @@ GZIP_MIN_BYTES = 500  # below this the gzip header costs more than it saves
 GZIP_LEVEL = 6  # zlib's default: most of level 9's ratio at about half the CPU
 GRACEFUL_SECONDS = 5  # in-flight responses get this long after stop() before being cut
 START_TIMEOUT = 10.0
+# A feed reader sends its whole request head at once; ten seconds covers a slow mobile link.
+# A connection that has not sent a complete head by then (a slowloris trickling a byte a
+# second, or a client that connected and said nothing) is closed.
+HEADER_TIMEOUT = 10.0
+KEEP_ALIVE_SECONDS = 5  # uvicorn's default, stated: an idle kept-alive connection is closed
+FD_RESERVE = 64  # descriptors kept for everything but connections: store, logs, files served
+REPEAT_WINDOW = 60.0  # a repeated log line is shown once per window, then with a count
 
 
 # --- the app ---------------------------------------------------------------------------------
@@ -250,6 +264,172 @@ class HealthEndpoint:
         return (200 if body.get("status") == "ok" else 503), body
 
 
+# --- connection abuse ------------------------------------------------------------------------
+
+
+def connection_limits(soft_nofile: int | None = None, in_use: int | None = None
+                      ) -> tuple[int, int]:
+    """``(max_connections, backlog)`` for this process's descriptor limit.
+
+    Accepting a connection takes a descriptor; with none left, ``accept()`` fails with EMFILE,
+    asyncio logs a traceback and stops accepting for a second, and everybody waits. So open
+    connections are capped below the soft ``RLIMIT_NOFILE``, less the descriptors already open
+    (``in_use``), :data:`FD_RESERVE` more (a quarter of a tiny limit) for files, the store and
+    logs, and two listen queues' worth: asyncio accepts up to ``backlog`` connections at once,
+    and another batch can arrive before the connections closed to make room are gone.
+    """
+    if soft_nofile is None:
+        soft_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft_nofile == resource.RLIM_INFINITY:
+        soft_nofile = 1 << 16
+    if in_use is None:
+        in_use = _open_descriptors()
+    # Too short a listen queue and a burst of honest clients has its SYNs dropped (each then
+    # waits a second to retry).
+    backlog = min(2048, max(16, soft_nofile // 4))
+    reserve = in_use + min(FD_RESERVE, soft_nofile // 4)
+    return max(8, soft_nofile - reserve - 2 * backlog), backlog
+
+
+def _open_descriptors() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:  # not Linux: assume a fresh process
+        return 16
+
+
+class ConnectionGuard:
+    """One server's open connections, and those still waiting for a request head, oldest first.
+
+    uvicorn closes an idle kept-alive connection (``timeout_keep_alive``), but any byte
+    received cancels that timer, and a fresh connection has none at all: nothing bounds how
+    long a client may take to send its request head (h11 only bounds its size, 16 KiB by
+    default, answering 400 beyond). Its ``limit_concurrency`` answers 503
+    once a limit is reached, which still accepts every connection (each taking a descriptor)
+    and turns away the fast clients along with the slow ones. This guard instead:
+
+    - gives every connection :attr:`header_timeout` seconds to send a complete request head,
+      from its start and again after each response;
+    - at more than :attr:`max_connections` open, closes the connection that has waited longest
+      for its request head; a client that sends its request at once (every feed reader) is
+      the newest waiter and is served, while trickling clients make room.
+    """
+
+    def __init__(self, max_connections: int, header_timeout: float) -> None:
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self.open = 0
+        self.waiting: dict[GuardedH11Protocol, None] = {}  # insertion order: oldest first
+        self.evicted = 0
+        self.timed_out = 0
+
+    def admit(self, connection: GuardedH11Protocol) -> None:
+        self.open += 1
+        if self.open > self.max_connections and self.waiting:
+            oldest = next(iter(self.waiting))
+            self.evicted += 1
+            logger.warning("serve.connections_full max=%d: closing the connection that waited "
+                           "longest for its request", self.max_connections)
+            oldest.close_waiting()
+
+    def left(self, connection: GuardedH11Protocol) -> None:
+        self.open -= 1
+        self.waiting.pop(connection, None)
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a request-head timeout and a connection cap (see
+    :class:`ConnectionGuard`); a subclass per server sets :attr:`guard`."""
+
+    guard: ConnectionGuard
+    _head_timer: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._await_request_head()
+        self.guard.admit(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_waiting()
+        self.guard.left(self)
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # a whole request head arrived: it is being answered
+            self._stop_waiting()
+
+    def on_response_complete(self) -> None:
+        # Armed before uvicorn goes on to a pipelined request, which would disarm it again.
+        self._await_request_head()
+        super().on_response_complete()
+
+    def close_waiting(self) -> None:
+        self._stop_waiting()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _await_request_head(self) -> None:
+        self._stop_waiting()
+        self.guard.waiting[self] = None
+        self._head_timer = self.loop.call_later(self.guard.header_timeout, self._head_too_slow)
+
+    def _stop_waiting(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        self.guard.waiting.pop(self, None)
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        self.guard.timed_out += 1
+        self.close_waiting()
+
+
+class RepeatFilter(logging.Filter):
+    """Lets the first of a kind of log record through, then counts the same kind for
+    :data:`REPEAT_WINDOW` seconds; the next one after that carries the count.
+
+    "The same kind": same logger and same first line of the message template, so records
+    that differ only in a socket's number or a client's address count as one. Issue 15 item 9:
+    descriptors ran out and the server wrote 167,114 tracebacks (72 MB) in 20 seconds.
+    """
+
+    MAX_KINDS = 1000
+
+    def __init__(self, window: float = REPEAT_WINDOW,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.window = window
+        self.clock = clock
+        # kind -> [window start, records held back, the first one's text]
+        self.kinds: dict[tuple[str, str], list[Any]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = (record.name, str(record.msg).split("\n", 1)[0])
+        now = self.clock()
+        seen = self.kinds.get(kind)
+        if seen is not None and now - seen[0] < self.window:
+            seen[1] += 1
+            return False
+        if len(self.kinds) >= self.MAX_KINDS:
+            self.kinds.pop(next(iter(self.kinds)))
+        self.kinds[kind] = [now, 0, record.getMessage().split("\n", 1)[0]]
+        if seen is not None and seen[1]:
+            record.msg = f"{record.msg} [and {int(seen[1])} more like it in the " \
+                         f"{self.window:.0f} s before]"
+        return True
+
+    def pending(self) -> list[str]:
+        """The kinds with suppressed records not yet reported, as ``"logger: message xN"``."""
+        return [f"{name}: {text} [x{count} more]"
+                for (name, _template), (_start, count, text) in self.kinds.items() if count]
+
+
+_GUARDED_LOGGERS = ("asyncio", "uvicorn.error", __name__)
+
+
 # --- the server ------------------------------------------------------------------------------
 
 
@@ -277,11 +457,16 @@ class FeedServer:
     the caller's thread and ``port=0`` is resolved (see :attr:`port`) before it returns.
     """
 
-    def __init__(self, app: ASGIApp, host: str, port: int, access_log: bool = False) -> None:
+    def __init__(self, app: ASGIApp, host: str, port: int, access_log: bool = False,
+                 header_timeout: float = HEADER_TIMEOUT,
+                 max_connections: int | None = None) -> None:
         self.app = app
         self.host = host
         self.requested_port = port
         self.access_log = access_log
+        derived, self.backlog = connection_limits()
+        self.guard = ConnectionGuard(max_connections or derived, header_timeout)
+        self.repeats = RepeatFilter()
         self._server: _Server | None = None
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -302,7 +487,9 @@ class FeedServer:
         """Bind, serve in a daemon thread, and return once the server accepts connections."""
         if self._thread is not None and self._thread.is_alive():
             raise RuntimeError("FeedServer is already running")
-        self._socket = _bind(self.host, self.requested_port)
+        self._socket = _bind(self.host, self.requested_port, self.backlog)
+        for name in _GUARDED_LOGGERS:
+            logging.getLogger(name).addFilter(self.repeats)
         self._server = _Server(self._config())
         self._thread = threading.Thread(target=self._serve, args=(self._server, self._socket),
                                         name="feedsvc-http", daemon=True)
@@ -311,6 +498,8 @@ class FeedServer:
             self.stop()
             raise ServeError(self._address(), "the HTTP server did not start; see the log")
         logger.info("serve.listening url=%s", self.url)
+        logger.info("serve.limits max_connections=%d header_timeout=%g keep_alive=%d",
+                    self.guard.max_connections, self.guard.header_timeout, KEEP_ALIVE_SECONDS)
 
     def stop(self, timeout: float = GRACEFUL_SECONDS + 5.0) -> None:
         """Stop accepting, let in-flight responses finish (up to a grace period), and join."""
@@ -326,7 +515,12 @@ class FeedServer:
         if self._socket is not None:
             self._socket.close()
         self._thread = None
-        logger.info("serve.stopped")
+        for name in _GUARDED_LOGGERS:
+            logging.getLogger(name).removeFilter(self.repeats)
+        for line in self.repeats.pending():
+            logger.warning("serve.repeated %s", line)
+        logger.info("serve.stopped connections_closed_slow=%d connections_closed_full=%d",
+                    self.guard.timed_out, self.guard.evicted)
 
     def run(self) -> None:
         """Serve in the foreground until SIGINT or SIGTERM, then stop gracefully and return.
@@ -362,7 +556,9 @@ class FeedServer:
             log_config=None,  # leave the process's logging set-up alone
             lifespan="off",
             ws="none",
-            http="h11",
+            http=type("FeedH11Protocol", (GuardedH11Protocol,), {"guard": self.guard}),
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            backlog=self.backlog,
             loop="asyncio",
             server_header=False,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
@@ -380,9 +576,14 @@ class FeedServer:
         return f"{self.host}:{self.port}"
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=2048)
+        return socket.create_server((host, port), family=family, backlog=backlog)
     except OSError as exc:
-        raise ServeError(f"{host}:{port}", f"cannot listen: {exc.strerror or exc}") from exc
+        hint = ""
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            hint = ("; choose another port with --port, or 'port' in the [server] table of the "
+                    "configuration (0 picks a free one)")
+        raise ServeError(f"{host}:{port}", f"cannot listen: {exc.strerror or exc}{hint}"
+                         ) from exc

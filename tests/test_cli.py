@@ -79,7 +79,7 @@ def test_relative_base_url_is_a_usage_error(project: Path) -> None:
 def test_bad_config_file_is_one_line_naming_file_and_line(project: Path) -> None:
     (project / "bad.toml").write_text('entry_cap = 5\nnonsense = 1\n', encoding="utf-8")
     result = run("build", "--config", "bad.toml", cwd=project)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "bad.toml:2: unknown key 'nonsense'" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -91,7 +91,7 @@ def test_build_refuses_while_another_process_owns_the_store(project: Path) -> No
         result = run("build", cwd=project)
     finally:
         lock.release()
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "already in use" in result.stderr
 
 
@@ -100,3 +100,37 @@ def test_every_command_has_help_with_an_example(command: str, tmp_path: Path) ->
     result = run(command, "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "Example" in result.stdout
+
+
+@pytest.mark.parametrize(("command", "statuses"), [
+    (["build"], [0, 1, 2, 3, 4]),
+    (["daemon"], [0, 2, 3, 4]),
+    (["serve"], [0, 2, 4]),
+    (["explain-topics"], [0, 2, 4]),
+    (["registry", "update"], [0, 1, 2, 4]),
+])
+def test_every_command_documents_its_exit_statuses(command: list[str], statuses: list[int],
+                                                   tmp_path: Path) -> None:
+    from feedsvc.cli import EXIT_STATUSES
+
+    result = run(*command, "--help", cwd=tmp_path)
+    help_text = " ".join(result.stdout.split())
+    assert "Exit status:" in help_text
+    for status in statuses:
+        assert f"{status} {' '.join(EXIT_STATUSES[status].split())}" in help_text
+
+
+def test_readme_documents_every_exit_status() -> None:
+    from feedsvc.cli import EXIT_STATUSES
+
+    from support import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for status in EXIT_STATUSES:
+        assert f"\n| {status} | " in readme
+
+
+def test_a_link_that_is_not_gov_kz_is_misuse(project: Path) -> None:
+    result = run("build", "--source", "https://example.org/memleket/entities/mfa", cwd=project)
+    assert result.returncode == 2
+    assert "not a gov.kz link" in result.stderr and "Traceback" not in result.stderr

@@ -182,6 +182,6 @@ def test_cli_refuses_a_link_to_another_host_with_a_hint(tmp_path: Path) -> None:
         [sys.executable, "-m", "feedsvc.cli", "build", "--source",
          "https://example.org/news", "--out", str(tmp_path / "out"), "--db",
          str(tmp_path / "db")], capture_output=True, text=True, timeout=60, cwd=SEEDS.parent)
-    assert result.returncode == 1
+    assert result.returncode == 2  # misuse: not a gov.kz organisation link
     assert "not a gov.kz link" in result.stderr
     assert "https://www.gov.kz/memleket/entities/" in result.stderr

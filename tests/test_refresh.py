@@ -169,7 +169,7 @@ def _config(root: Path, name: str, sources: str) -> Path:
     path = root / f"{name}.toml"
     path.write_text(
         f'out_dir = "{name}-out"\ndb = "{name}.sqlite3"\nbase_url = "http://feeds.test/"\n'
-        '[server]\nport = 0\n[schedule]\nfile_interval = 0.2\ngovkz_interval = 0.2\n'
+        '[server]\nport = 0\n[schedule]\nfile_interval = 1\ngovkz_interval = 1\n'
         f'jitter = 0\n{sources}', encoding="utf-8")
     return path
 
