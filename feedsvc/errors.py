@@ -67,6 +67,13 @@ class StoreError(FeedsvcError):
         self.path = path
 
 
+class QueryTooSlow(StoreError):
+    """A query feed's query ran past its time limit and was cut off."""
+
+    def __init__(self, path: str, seconds: float) -> None:
+        super().__init__(path, f"the query took longer than {seconds:g} s and was stopped")
+
+
 class AlreadyRunning(FeedsvcError):
     """Another feedsvc process owns this store or output directory."""
 

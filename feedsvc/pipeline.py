@@ -31,6 +31,7 @@ from . import __version__
 from .config import Config, SourceConfig
 from .errors import FeedsvcError, InvalidSourceURL, SourceError
 from .filing import Filing
+from .formats import render_formats
 from .ingest import Changes, Sighting, Snapshot, decide, group_sightings, sort_key
 from .model import ALMATY, FeedRef, Item
 from .publish import remove_stale_temporaries, write_if_changed
@@ -552,9 +553,12 @@ def publish_feed(store: Store, key: str, site: Site, config: Config,
     fallback = previous.updated if previous else None
     data = render_atom(spec, entries, site, fallback)
     written = write_if_changed(config.out_dir / spec.path, data)
+    others = render_formats(spec, entries, site, fallback)  # the same feed as .rss and .json
+    for path, body in others.items():
+        written = write_if_changed(config.out_dir / path, body) or written
     record = FeedRecord(key, spec.title, spec.path, store.feed_total(key),
                         feed_updated(entries, fallback) if entries or fallback else None,
-                        hashlib.sha256(data).hexdigest())
+                        hashlib.sha256(data + b"".join(others.values())).hexdigest())
     return record, written
 
 

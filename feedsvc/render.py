@@ -85,6 +85,7 @@ class FeedSpec:
     html_url: str
     author: str
     author_uri: str | None
+    feed_id: str | None = None  # a query feed's own; else the one made from ``ref``
 
     @property
     def category(self) -> str:
@@ -133,6 +134,33 @@ def _uuid5_urn(name: str) -> str:
     return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+#: The formats every feed is published in: suffix -> media type.
+FORMAT_TYPES = {".atom": "application/atom+xml", ".rss": "application/rss+xml",
+                ".json": "application/feed+json"}
+
+
+def format_url(url: str, suffix: str) -> str:
+    """The URL of the same feed in another format: ``org/kgd.atom`` -> ``org/kgd.rss``
+    (a query string stays: ``query.atom?q=x`` -> ``query.rss?q=x``)."""
+    path, mark, query = url.partition("?")
+    stem = path.rsplit(".", 1)[0] if path.rsplit("/", 1)[-1].count(".") else path
+    return f"{stem}{suffix}{mark}{query}"
+
+
+def other_formats(spec: FeedSpec, own: str) -> list[tuple[str, str]]:
+    """(URL, media type) of the feed in every format but ``own``, in a fixed order."""
+    return [(format_url(spec.self_url, suffix), media) for suffix, media in FORMAT_TYPES.items()
+            if suffix != own]
+
+
+def sibling_links(stored: StoredItem) -> list[tuple[str, str]]:
+    """(language, URL) of the same gov.kz news in the other languages it is stored in."""
+    url = stored.item.url
+    if not stored.siblings or not url or not url.startswith("https://www.gov.kz/"):
+        return []
+    return [(lang, f"{url}?lang={lang}") for lang in stored.siblings]
+
+
 def feed_updated(entries: Sequence[StoredItem], fallback: datetime | None) -> datetime:
     if entries:
         return max(entry.updated for entry in entries)
@@ -153,8 +181,11 @@ class _EntryLinks(BaseEntryExtension):
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
 
-    def add(self, href: str, rel: str, type_: str) -> None:
-        self.links.append({"href": href, "rel": rel, "type": type_})
+    def add(self, href: str, rel: str, type_: str, hreflang: str | None = None) -> None:
+        link = {"href": href, "rel": rel, "type": type_}
+        if hreflang:
+            link["hreflang"] = hreflang
+        self.links.append(link)
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
         for link in self.links:
@@ -166,12 +197,14 @@ def render_atom(spec: FeedSpec, entries: Sequence[StoredItem], site: Site,
                 fallback_updated: datetime | None = None) -> bytes:
     """An Atom 1.0 document (RFC 4287) for ``entries``, newest first as given."""
     fg = FeedGenerator()
-    fg.id(feed_id(spec.ref))
+    fg.id(spec.feed_id or feed_id(spec.ref))
     fg.title(xml_safe(spec.title))
     fg.subtitle(xml_safe(spec.subtitle))
     fg.updated(feed_updated(entries, fallback_updated))
     fg.link(href=spec.self_url, rel="self", type="application/atom+xml")
     fg.link(href=spec.html_url, rel="alternate", type="text/html")
+    for url, media in other_formats(spec, ".atom"):
+        fg.link(href=url, rel="alternate", type=media)
     author = {"name": xml_safe(spec.author)}
     if spec.author_uri:
         author["uri"] = spec.author_uri
@@ -195,6 +228,8 @@ def _add_entry(fg: FeedGenerator, stored: StoredItem, site: Site, lang: str) -> 
     link = entry_link(stored)
     if link:
         entry.feedsvc.add(link, "alternate", "text/html")
+        for sibling_lang, url in sibling_links(stored):
+            entry.feedsvc.add(url, "alternate", "text/html", sibling_lang)
     if item.image:
         entry.feedsvc.add(item.image, "enclosure",
                           mimetypes.guess_type(item.image)[0] or "image/jpeg")
@@ -313,7 +348,11 @@ def render_opml(listings: Sequence[Listing], site: Site) -> bytes:
             etree.SubElement(group, "outline", type="rss",
                              text=xml_safe(title), title=xml_safe(title),
                              xmlUrl=spec.self_url, htmlUrl=spec.html_url,
-                             category=spec.category, language=spec.ref.lang)
+                             category=spec.category, language=spec.ref.lang,
+                             # the same feed as RSS 2.0 and JSON Feed (OPML allows any
+                             # attribute; readers that know only xmlUrl take the Atom)
+                             rssUrl=format_url(spec.self_url, ".rss"),
+                             jsonUrl=format_url(spec.self_url, ".json"))
     return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
 
 

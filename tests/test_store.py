@@ -16,7 +16,7 @@ from feedsvc.config import Config, SourceConfig
 from feedsvc.errors import StoreError
 from feedsvc.model import ALMATY, Item, Origin, normalise_title, order_tie
 from feedsvc.pipeline import Pipeline
-from feedsvc.store import PAGE_SIZE, SCHEMA_VERSION, Store
+from feedsvc.store import PAGE_SIZE, SCHEMA_VERSION, ReadOnlyStore, Store
 
 from support import ROOT, FakeClock
 
@@ -48,20 +48,53 @@ def test_a_schema_1_store_is_migrated_and_publishes_the_same_bytes(
     assert sum(o.new for o in report.sources) == 0
     assert sum(o.changed for o in report.sources) == 0
     migrated, published = files(tmp_path / "out"), files(V1 / "out")
-    assert migrated.keys() == published.keys()
-    for name in migrated.keys() - {"index.html"}:
-        assert migrated[name] == published[name], name
+    # Schema 3 publishes every feed again: each .atom gains its .rss and .json siblings...
+    assert migrated.keys() == published.keys() | {
+        name.removesuffix(".atom") + suffix for name in published if name.endswith(".atom")
+        for suffix in (".rss", ".json")}
+    for name in published.keys() - {"index.html"}:
+        # ...and the only bytes that change are the links to them: two <link rel="alternate">
+        # lines per Atom feed, rssUrl/jsonUrl attributes on each OPML outline.
+        assert without_format_links(migrated[name]) == published[name], name
     # The index lists the same feeds; only the order of its autodiscovery links changed since
     # (it used to follow the store's order of feeds, which a parallel build does not keep).
     assert sorted(migrated["index.html"].splitlines()) == \
         sorted(published["index.html"].splitlines())
-    assert set(report.publish.written) <= {"index.html"}
+    assert {name for name in report.publish.written if name.endswith(".atom")} == {
+        name for name in published if name.endswith(".atom")}
     db = sqlite3.connect(tmp_path / "store.sqlite3")
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     # Its page size was fixed when it was written; only new stores get bigger pages.
     assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
     assert db.execute("SELECT COUNT(*) FROM item_keys").fetchone()[0] >= 25
     assert db.execute("SELECT COUNT(*) FROM sightings").fetchone()[0] >= 25
+
+
+def without_format_links(data: bytes) -> bytes:
+    """A feed or OPML file as written before feeds came in three formats."""
+    data = re.sub(rb'\n *<link href="[^"]+" rel="alternate" type="application/'
+                  rb'(rss\+xml|feed\+json)"/>', b"", data)
+    return re.sub(rb' rssUrl="[^"]+" jsonUrl="[^"]+"', b"", data)
+
+
+def test_a_schema_1_store_gets_a_full_text_index_of_its_items(tmp_path: Path) -> None:
+    shutil.copy(V1 / "store.sqlite3", tmp_path / "store.sqlite3")
+    Store(tmp_path / "store.sqlite3").close()  # upgrades it
+    reader = ReadOnlyStore(tmp_path / "store.sqlite3")
+    try:
+        found = reader.query_items(["en"], [], '"constitut" *', 50, 5.0)
+        everything = reader.query_items(["en", "kk", "ru"], [], None, 100, 5.0)
+    finally:
+        reader.close()
+    assert len(everything) == 25
+    expected = [s.atom_id for s in everything if re.search(
+        r"\bconstitut", (s.item.title + " " + s.item.text).lower())]
+    assert expected and [s.atom_id for s in found] == expected
+    store = Store(tmp_path / "store.sqlite3")
+    try:
+        assert store.integrity_problems() == []
+    finally:
+        store.close()
 
 
 def test_a_store_from_a_newer_feedsvc_is_refused_untouched(tmp_path: Path) -> None:
