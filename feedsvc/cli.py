@@ -182,19 +182,30 @@ def daemon(host: str | None, port: int | None, interval: float | None,
               help="Port to serve on (0 picks a free one).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True, help="Log verbosity.")
-def serve(out_dir: Path, host: str, port: int, log_level: str) -> None:
+@click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
+              help="The store the feeds were built from: also answer query feeds "
+                   "(/query.atom?org=kgd&q=...) from it, read-only.")
+def serve(out_dir: Path, host: str, port: int, log_level: str, db: Path | None) -> None:
     """Serve an already built output directory over HTTP (no scheduling, no building).
 
     \b
-    Example:
+    Examples:
       feedsvc serve --out feeds --port 8080
+      feedsvc serve --out feeds --db feedsvc.sqlite3   # with /query.atom, .rss, .json
     """
     from .serve import FeedServer, make_app
 
     setup_logging(log_level, False)
     if not out_dir.is_dir():
         raise click.ClickException(f"{out_dir}: no such directory; run 'feedsvc build' first")
-    server = FeedServer(make_app(out_dir), host, port, access_log=log_level == "debug")
+    queries = None
+    if db is not None:
+        from .queryfeeds import QueryFeeds, static_site
+
+        with _user_errors():
+            queries = QueryFeeds(db, static_site(db))
+    server = FeedServer(make_app(out_dir, queries=queries), host, port,
+                        access_log=log_level == "debug")
     server.run()
 
 

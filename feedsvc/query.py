@@ -102,7 +102,8 @@ class Query:
         if self.langs:
             parts.append(", ".join(self.langs))
         if self.q:
-            parts.append(" or ".join(f'"{text}"' for text in self.q))
+            parts.append(" or ".join(text if text.startswith('"') and text.endswith('"')
+                                     and len(text) > 1 else f'"{text}"' for text in self.q))
         return "gov.kz: " + " · ".join(parts) if parts else labels(lang)["all"]
 
     def display_lang(self, site: Site) -> str:

@@ -62,6 +62,8 @@ HEALTH_CACHE_CONTROL = "no-store"  # a health answer is only true now
 
 _CONTENT_TYPES = {
     ".atom": ("application/atom+xml; charset=utf-8", FEED_CACHE_CONTROL),
+    ".rss": ("application/rss+xml; charset=utf-8", FEED_CACHE_CONTROL),
+    ".json": ("application/feed+json", FEED_CACHE_CONTROL),  # the only JSON we publish
     ".opml": ("text/x-opml; charset=utf-8", FEED_CACHE_CONTROL),
     ".html": ("text/html; charset=utf-8", INDEX_CACHE_CONTROL),
 }
@@ -77,8 +79,12 @@ START_TIMEOUT = 10.0
 # --- the app ---------------------------------------------------------------------------------
 
 
-def make_app(out_dir: Path, health: HealthCheck | None = None) -> Starlette:
+def make_app(out_dir: Path, health: HealthCheck | None = None,
+             queries: ASGIApp | None = None) -> Starlette:
     """The ASGI app serving ``out_dir`` and ``/healthz``.
+
+    ``queries`` (a :class:`feedsvc.queryfeeds.QueryFeeds`, which reads the store) answers
+    ``/query.atom``, ``/query.rss`` and ``/query.json``; without it those are files like any.
 
     ``health`` answers ``/healthz`` (200 when its ``status`` is ``"ok"``, 503 otherwise); without
     it, ``/healthz`` says ``{"status": "ok", "mode": "static"}``. ``out_dir`` must exist:
@@ -87,8 +93,11 @@ def make_app(out_dir: Path, health: HealthCheck | None = None) -> Starlette:
     if not out_dir.is_dir():
         raise ServeError(str(out_dir), "no such directory to serve; build the feeds first")
     files = OutDirFiles(directory=out_dir, html=True)
+    query_routes = [Route(f"/query{suffix}", queries) for suffix in (".atom", ".rss", ".json")
+                    ] if queries is not None else []
     return Starlette(
-        routes=[Route("/healthz", HealthEndpoint(health)), Mount("/", app=files)],
+        routes=[Route("/healthz", HealthEndpoint(health)), *query_routes,
+                Mount("/", app=files)],
         middleware=[
             Middleware(EncodingHeaders),
             Middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL),

@@ -695,8 +695,11 @@ class ReadOnlyStore:
     next build (which owns the store) upgrades it.
     """
 
-    def __init__(self, path: Path, cache_mib: int = 16) -> None:
+    def __init__(self, path: Path, cache_mib: int = 16, progress_steps: int = 1000) -> None:
+        """``progress_steps``: how many SQLite virtual-machine steps run between two checks of
+        a query's time limit (each check is a call into Python)."""
         self.path = path
+        self.progress_steps = progress_steps
         if not path.is_file():
             raise StoreError(str(path), "no such store; run 'feedsvc build' first")
         try:
@@ -734,14 +737,16 @@ class ReadOnlyStore:
         """
         sql, params = _query_sql(langs, groups, match, limit)
         deadline = time.monotonic() + seconds
-        self.db.set_progress_handler(lambda: time.monotonic() > deadline, 2000)
+        self.db.set_progress_handler(lambda: time.monotonic() > deadline,
+                                     self.progress_steps)
         try:
             keys = self.db.execute(sql, params).fetchall()
             rows = self.db.execute(
                 "SELECT id, atom_id, payload, updated, first_seen, topics FROM items "
                 f"WHERE id IN ({','.join('?' * len(keys))})", [k[0] for k in keys]).fetchall()
         except sqlite3.OperationalError as exc:
-            if "interrupted" in str(exc):
+            # cut off by the handler: "interrupted", or whatever step it was in says so
+            if "interrupted" in str(exc) or time.monotonic() > deadline:
                 raise QueryTooSlow(str(self.path), seconds) from None
             raise StoreError(str(self.path), f"query failed: {exc}") from exc
         finally:
