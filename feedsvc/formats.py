@@ -23,6 +23,7 @@ from . import __version__
 from .model import StoredItem
 from .render import (
     PROJECT_URL,
+    SIBLING_TYPE,
     FeedSpec,
     Site,
     entry_categories,
@@ -71,7 +72,7 @@ class _ItemLinks(BaseEntryExtension):
 
     def extend_rss(self, entry: etree._Element) -> etree._Element:
         for lang, href in self.links:
-            xml_elem(_ATOM_LINK, entry, href=href, rel="alternate", type="text/html",
+            xml_elem(_ATOM_LINK, entry, href=href, rel="alternate", type=SIBLING_TYPE,
                      hreflang=lang)
         return entry
 

@@ -153,6 +153,13 @@ def other_formats(spec: FeedSpec, own: str) -> list[tuple[str, str]]:
             if suffix != own]
 
 
+#: The media type of links to an entry's other-language pages. The entry's own page comes first
+#: (readers such as miniflux take the first alternate link); feedparser takes the last link
+#: whose type is exactly text/html or application/xhtml+xml, so the charset parameter (true of
+#: gov.kz pages) keeps it on the entry's own page too.
+SIBLING_TYPE = "text/html; charset=utf-8"
+
+
 def sibling_links(stored: StoredItem) -> list[tuple[str, str]]:
     """(language, URL) of the same gov.kz news in the other languages it is stored in."""
     url = stored.item.url
@@ -229,7 +236,7 @@ def _add_entry(fg: FeedGenerator, stored: StoredItem, site: Site, lang: str) -> 
     if link:
         entry.feedsvc.add(link, "alternate", "text/html")
         for sibling_lang, url in sibling_links(stored):
-            entry.feedsvc.add(url, "alternate", "text/html", sibling_lang)
+            entry.feedsvc.add(url, "alternate", SIBLING_TYPE, sibling_lang)
     if item.image:
         entry.feedsvc.add(item.image, "enclosure",
                           mimetypes.guess_type(item.image)[0] or "image/jpeg")
