@@ -392,6 +392,11 @@ class FeedServer:
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=2048)
+        sock = socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
         raise ServeError(f"{host}:{port}", f"cannot listen: {exc.strerror or exc}") from exc
+    # asyncio turns Nagle's algorithm off only on sockets made with proto=IPPROTO_TCP, and
+    # create_server() makes them with 0: without this, the second response on a keep-alive
+    # connection waits for the client's delayed ACK (about 40 ms). Accepted sockets inherit it.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
