@@ -423,4 +423,6 @@ def _index_row(listing: Listing, site: Site) -> str:
     return (f'<tr><td><a href="{esc(spec.html_url)}">{esc(spec.title)}</a></td>'
             f"<td>{esc(spec.ref.lang)}</td><td class=\"num\">{listing.total}</td>"
             f'<td class="when">{esc(updated)}</td>'
-            f'<td><a href="{esc(spec.self_url)}"><code>{esc(spec.path)}</code></a></td></tr>')
+            f'<td><a href="{esc(spec.self_url)}"><code>{esc(spec.path)}</code></a>'
+            f' <a href="{esc(format_url(spec.self_url, ".rss"))}">RSS</a>'
+            f' <a href="{esc(format_url(spec.self_url, ".json"))}">JSON</a></td></tr>')

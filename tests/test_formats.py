@@ -158,6 +158,14 @@ def test_the_opml_offers_every_format(built: Site) -> None:
         assert outline.get("jsonUrl") == atom.removesuffix(".atom") + ".json"
 
 
+def test_the_index_page_offers_every_format(built: Site) -> None:
+    page = (built.out / "index.html").read_text()
+    for name in atom_paths(built):
+        stem = "http://feeds.test/" + name.removesuffix(".atom")
+        assert f'<a href="{stem}.rss">RSS</a>' in page, name
+        assert f'<a href="{stem}.json">JSON</a>' in page, name
+
+
 def test_an_unchanged_build_rewrites_no_format(built: Site) -> None:
     before = built.snapshot()
     report = built.build()

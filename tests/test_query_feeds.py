@@ -426,3 +426,23 @@ def test_a_missing_store_is_refused_at_start(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="no such store"):
         ReadOnlyStore(tmp_path / "nothing.sqlite3")
+
+
+def test_the_daemon_answers_from_its_pipeline_once_it_runs(running: Running) -> None:
+    from feedsvc.pipeline import Pipeline
+    from feedsvc.queryfeeds import pipeline_site
+
+    holder: dict[str, Pipeline] = {}
+    queries = QueryFeeds(running.site.db, pipeline_site(lambda: holder.get("pipeline")))
+    starting = queries.answer(".atom", "org=kgd", "http://ignored.test/")
+    assert starting.status == 503 and starting.body.count(b"\n") == 1
+    pipeline = Pipeline(running.site.config(), clock=running.site.clock)
+    holder["pipeline"] = pipeline
+    try:
+        answer = queries.answer(".atom", "org=kgd&lang=ru", "http://ignored.test/")
+    finally:
+        pipeline.close()
+    parsed = feedparser.parse(answer.body)
+    assert [e.id for e in parsed.entries] == running.static_ids("ru/org/kgd.atom")
+    # the daemon's own base URL, not the address the request came to
+    assert parsed.feed.links[0].href == "http://feeds.test/query.atom?lang=ru&org=kgd"
