@@ -446,3 +446,23 @@ def test_the_daemon_answers_from_its_pipeline_once_it_runs(running: Running) -> 
     assert [e.id for e in parsed.entries] == running.static_ids("ru/org/kgd.atom")
     # the daemon's own base URL, not the address the request came to
     assert parsed.feed.links[0].href == "http://feeds.test/query.atom?lang=ru&org=kgd"
+
+
+def test_the_search_follows_an_item_whose_text_changed(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    story = ("kgd", 4001, "ru", "16.03.2026", "Комитет о новой форме",
+             "Комитет сообщает: квазар отчётности запущен.")
+    site.add("a.txt", dump([story]))
+    site.build()  # (every build also checks the index against the items: integrity_problems)
+    queries = QueryFeeds(site.db, static_site(site.db))
+
+    def found(word: str) -> int:
+        answer = queries.answer(".atom", "q=" + quote(word), "http://feeds.test/")
+        return len(feedparser.parse(answer.body).entries)
+
+    assert (found("квазар"), found("пульсар")) == (1, 0)
+    site.clock.advance(hours=1)
+    site.add("a.txt", dump([(*story[:5], "Комитет сообщает: пульсар отчётности запущен.")]))
+    report = site.build()
+    assert sum(o.changed for o in report.sources) == 1
+    assert (found("квазар"), found("пульсар")) == (0, 1)
