@@ -166,14 +166,18 @@ _MIGRATIONS: list[str] = [
     INSERT OR IGNORE INTO dirty_feeds SELECT DISTINCT feed FROM feed_members;
     """,
     # 3: full-text search over titles and bodies (query feeds' ``q``). The index holds no copy
-    # of the text: its content is a view of the items' own JSON, and triggers keep it in step
-    # with every insert, change and removal of an item, whichever write method made it.
+    # of the text: its content is a view of the items' own JSON. New items are indexed in one
+    # statement when a build publishes (Store.clear_dirty; ``fts_indexed`` is the highest item
+    # id indexed): indexing them row by row while a big build writes them made it about twice
+    # as slow. Triggers keep items already indexed in step when their text changes or they go.
     # unicode61 folds the case of Cyrillic (Kazakh letters included, kept as letters) and
     # Latin; word forms are matched at query time (a stem used as a prefix), so no stemmer
     # runs while a build writes. No per-row sizes (columnsize=0): results are ordered by date,
     # never ranked. The body is indexed as the JSON text of its paragraphs (the tokenizer skips
     # the brackets, quotes and commas; SQLite cannot run json_each() inside the view the index
-    # is rebuilt from). An older store's index is built here from its items.
+    # is rebuilt from). automerge 16 instead of 4: segments are merged less often (a third
+    # less indexing time, measured), for a query cost that stays under a few milliseconds.
+    # An older store's index is built here from its items.
     """
     CREATE VIEW items_text(id, title, body) AS
         SELECT id, json_extract(payload, '$.title'),
@@ -182,18 +186,17 @@ _MIGRATIONS: list[str] = [
     CREATE VIRTUAL TABLE items_fts USING fts5(
         title, body, content='items_text', content_rowid='id', columnsize=0,
         tokenize='unicode61 remove_diacritics 2');
-    CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
-        INSERT INTO items_fts(rowid, title, body) VALUES (
-            new.id, json_extract(new.payload, '$.title'),
-            json_extract(new.payload, '$.paragraphs'));
-    END;
-    CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+    INSERT INTO items_fts(items_fts, rank) VALUES ('automerge', 16);
+    CREATE TRIGGER items_fts_delete AFTER DELETE ON items
+    WHEN old.id <= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_indexed') BEGIN
         INSERT INTO items_fts(items_fts, rowid, title, body) VALUES (
             'delete', old.id, json_extract(old.payload, '$.title'),
             json_extract(old.payload, '$.paragraphs'));
     END;
     CREATE TRIGGER items_fts_update AFTER UPDATE OF payload ON items
-    WHEN old.payload IS NOT new.payload BEGIN
+    WHEN old.payload IS NOT new.payload
+         AND old.id <= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_indexed')
+    BEGIN
         INSERT INTO items_fts(items_fts, rowid, title, body) VALUES (
             'delete', old.id, json_extract(old.payload, '$.title'),
             json_extract(old.payload, '$.paragraphs'));
@@ -202,6 +205,7 @@ _MIGRATIONS: list[str] = [
             json_extract(new.payload, '$.paragraphs'));
     END;
     INSERT INTO items_fts(items_fts) VALUES ('rebuild');
+    INSERT INTO meta(key, value) SELECT 'fts_indexed', COALESCE(MAX(id), 0) FROM items;
     -- every feed is published again: each gains its RSS and JSON Feed files and the links
     -- between the formats
     INSERT OR IGNORE INTO dirty_feeds SELECT feed FROM feed_counts WHERE total > 0;
@@ -658,14 +662,27 @@ class Store:
         return {row[0] for row in self.db.execute("SELECT feed FROM dirty_feeds")}
 
     def clear_dirty(self, feeds: Iterable[str]) -> None:
-        """Forget feeds just published; a publication of changes moves the store's
-        ``publication`` number on, which tells the server's query feeds to recompute."""
+        """Forget feeds just published. A publication of changes also brings the search index
+        up to the items (see :meth:`index_new_items`) and moves the store's ``publication``
+        number on, which tells the server's query feeds to recompute their answers."""
         rows = [(f,) for f in feeds]
         self.db.executemany("DELETE FROM dirty_feeds WHERE feed = ?", rows)
         if rows:
+            self.index_new_items()
             self.db.execute(
                 "INSERT INTO meta(key, value) VALUES ('publication', '1') ON CONFLICT(key) "
                 "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+    def index_new_items(self) -> None:
+        """Enter the items stored since the last call in the full-text index, in one
+        statement (items already indexed are kept in step by triggers)."""
+        self.db.execute(
+            "INSERT INTO items_fts(rowid, title, body) "
+            "SELECT id, json_extract(payload, '$.title'), json_extract(payload, '$.paragraphs') "
+            "FROM items WHERE id > (SELECT CAST(value AS INTEGER) FROM meta "
+            "WHERE key = 'fts_indexed')")
+        self.db.execute("UPDATE meta SET value = (SELECT COALESCE(MAX(id), 0) FROM items) "
+                        "WHERE key = 'fts_indexed'")
 
     # --- organisations fetched live -----------------------------------------------------
 

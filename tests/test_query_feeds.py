@@ -466,3 +466,20 @@ def test_the_search_follows_an_item_whose_text_changed(tmp_path: Path) -> None:
     report = site.build()
     assert sum(o.changed for o in report.sources) == 1
     assert (found("квазар"), found("пульсар")) == (0, 1)
+
+
+def test_an_item_new_and_changed_in_one_build_is_indexed_once_with_its_last_text(
+        tmp_path: Path) -> None:
+    """New items enter the index when the build publishes; one changed before that has no
+    entry to take out yet (a wrong 'delete' would corrupt the index: every test build checks
+    the index against the items)."""
+    site = Site(tmp_path)
+    story = ("kgd", 4002, "ru", "16.03.2026", "Комитет о сроках", "Коротко: квазар.")
+    site.add("a.txt", dump([story]))
+    site.add("b.txt", dump([(*story[:5], "Подробно: пульсар отчётности запущен, сроки "
+                             "продлены до конца месяца, формы доступны онлайн.")]))
+    report = site.build()
+    assert sum(o.new for o in report.sources) == 1
+    queries = QueryFeeds(site.db, static_site(site.db))
+    answer = queries.answer(".atom", "q=" + quote("пульсар"), "http://feeds.test/")
+    assert [e.title for e in feedparser.parse(answer.body).entries] == ["Комитет о сроках"]
