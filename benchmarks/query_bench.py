@@ -46,6 +46,7 @@ NO_INDEX = """\
 import feedsvc.store as store
 store._MIGRATIONS = store._MIGRATIONS[:2]
 store.SCHEMA_VERSION = 2
+store.Store.index_new_items = lambda self: None
 """
 
 
