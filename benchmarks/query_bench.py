@@ -6,8 +6,9 @@
    a fresh ``feedsvc build`` subprocess on a fresh store and output directory. "Without" is
    the same code with the full-text schema step taken out (a ``sitecustomize`` module on
    ``PYTHONPATH`` cuts ``feedsvc.store``'s steps to the first two, in the build's workers
-   too). Reported: wall time per build, the with/without ratio of each adjacent pair, and the
-   store's size (database plus write-ahead log) with and without.
+   too). Reported: wall and CPU time per build (CPU: the build and its workers, from
+   ``RUSAGE_CHILDREN``), the with/without ratios of each adjacent pair, and the store's size
+   (database plus write-ahead log) with and without.
 2. **Query feeds through the server**: ``feedsvc serve --db`` on the last store built with the
    index, requests over one keep-alive connection, whole-request wall time on the client:
 
@@ -30,6 +31,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -83,15 +85,20 @@ def build(source: Path, work: Path, with_index: bool) -> dict[str, float]:
     command = [sys.executable, "-m", "feedsvc.cli", "build", "--source", str(source),
                "--out", str(work / "out"), "--db", str(db),
                "--base-url", "http://bench.invalid/"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU time of the build and the workers it waited for: less moved by other processes on
+    # a shared machine than wall time is (though not immune: they share caches and cores)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if result.returncode != 0:
         raise SystemExit(f"build failed: {result.stderr[-2000:]}")
     size = sum(p.stat().st_size for p in work.glob("store.sqlite3*"))
     version = subprocess.run(["sqlite3", str(db), "PRAGMA user_version"], capture_output=True,
                              text=True).stdout.strip() if _has_sqlite3() else "?"
-    return {"seconds": seconds, "store_bytes": size, "schema": version}
+    return {"seconds": seconds, "cpu_seconds": cpu, "store_bytes": size, "schema": version}
 
 
 def _has_sqlite3() -> bool:
@@ -214,8 +221,9 @@ def main() -> None:
                 figures = build(source, work, with_index)
                 builds.append({"pair": number, "index": with_index, **figures})
                 print(f"build pair {number} {'with' if with_index else 'without'} index: "
-                      f"{figures['seconds']:.2f} s, store {figures['store_bytes'] / 1e6:.1f} MB"
-                      f" (schema {figures['schema']})", flush=True)
+                      f"{figures['seconds']:.2f} s ({figures['cpu_seconds']:.2f} s CPU), "
+                      f"store {figures['store_bytes'] / 1e6:.1f} MB (schema {figures['schema']}), "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
                 if with_index:
                     last_with = work
         summary = _build_summary(builds)
@@ -238,9 +246,14 @@ def _build_summary(builds: list[dict[str, object]]) -> dict[str, object]:
     sizes = {flag: statistics.median(float(b["store_bytes"]) for b in builds  # type: ignore[arg-type]
                                      if b["index"] is flag)
              for flag in (True, False) if any(b["index"] is flag for b in builds)}
-    summary: dict[str, object] = {"ratios_with_over_without": [round(r, 3) for r in ratios]}
+    cpu_ratios = [p[True]["cpu_seconds"] / p[False]["cpu_seconds"]  # type: ignore[operator]
+                  for p in pairs.values() if True in p and False in p]
+    summary: dict[str, object] = {"ratios_with_over_without": [round(r, 3) for r in ratios],
+                                  "cpu_ratios_with_over_without": [round(r, 3)
+                                                                   for r in cpu_ratios]}
     if ratios:
         summary["median_ratio"] = round(statistics.median(ratios), 3)
+        summary["median_cpu_ratio"] = round(statistics.median(cpu_ratios), 3)
     for flag, size in sizes.items():
         summary[f"store_mb_{'with' if flag else 'without'}"] = round(size / 1e6, 1)
     if len(sizes) == 2:
