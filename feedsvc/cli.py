@@ -259,12 +259,17 @@ def daemon(host: str | None, port: int | None, interval: float | None,
               "head within this many seconds (slow or idle clients).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True, help="Log verbosity.")
-def serve(out_dir: Path, host: str, port: int, header_timeout: float, log_level: str) -> None:
+@click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
+              help="The store the feeds were built from: also answer query feeds "
+                   "(/query.atom?org=kgd&q=...) from it, read-only.")
+def serve(out_dir: Path, host: str, port: int, header_timeout: float, log_level: str,
+          db: Path | None) -> None:
     """Serve an already built output directory over HTTP (no scheduling, no building).
 
     \b
-    Example:
+    Examples:
       feedsvc serve --out feeds --port 8080
+      feedsvc serve --out feeds --db feedsvc.sqlite3   # with /query.atom, .rss, .json
     """
     from .serve import FeedServer, make_app
 
@@ -273,9 +278,17 @@ def serve(out_dir: Path, host: str, port: int, header_timeout: float, log_level:
     if not out_dir.is_dir():
         raise click.BadParameter(f"{out_dir}: no such directory; run 'feedsvc build' first",
                                  param_hint="'--out'")
+    if db is not None and not db.is_file():
+        raise click.BadParameter(f"{db}: no such store; run 'feedsvc build' first",
+                                 param_hint="'--db'")
     with _user_errors():
-        server = FeedServer(make_app(out_dir), host, port, access_log=log_level == "debug",
-                            header_timeout=header_timeout)
+        queries = None
+        if db is not None:
+            from .queryfeeds import QueryFeeds, static_site
+
+            queries = QueryFeeds(db, static_site(db))
+        server = FeedServer(make_app(out_dir, queries=queries), host, port,
+                            access_log=log_level == "debug", header_timeout=header_timeout)
         server.run()
 
 

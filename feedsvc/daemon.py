@@ -35,6 +35,7 @@ def run_daemon(config: Config, *, base_url_from_socket: bool = False) -> None:
     ``base_url_from_socket``: no base URL was given, so the feeds name the address the server
     actually listens on (port 0 becomes the port the system picked).
     """
+    from .queryfeeds import QueryFeeds, pipeline_site
     from .serve import FeedServer, make_app
 
     stop = threading.Event()
@@ -52,8 +53,9 @@ def run_daemon(config: Config, *, base_url_from_socket: bool = False) -> None:
         for lock in owner_locks(config.db, config.out_dir):
             stack.enter_context(lock)
         config.out_dir.mkdir(parents=True, exist_ok=True)
-        server = FeedServer(make_app(config.out_dir, health=health), config.host, config.port,
-                            access_log=config.log_level == "debug")
+        queries = QueryFeeds(config.db, pipeline_site(lambda: running.get("pipeline")))
+        server = FeedServer(make_app(config.out_dir, health=health, queries=queries),
+                            config.host, config.port, access_log=config.log_level == "debug")
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         server.start()

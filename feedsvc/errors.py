@@ -99,6 +99,13 @@ class StoreFull(StoreError):
     """SQLite could not write because the disk (or the file system's quota) is full."""
 
 
+class QueryTooSlow(StoreError):
+    """A query feed's query ran past its time limit and was cut off."""
+
+    def __init__(self, path: str, seconds: float) -> None:
+        super().__init__(path, f"the query took longer than {seconds:g} s and was stopped")
+
+
 class AlreadyRunning(FeedsvcError):
     """Another feedsvc process owns this store or output directory."""
 

@@ -309,6 +309,8 @@ class StoredItem:
     updated: datetime
     first_seen: datetime
     topics: tuple[str, ...] = ()
+    #: Other languages the same gov.kz news (same news id) is stored in; entries link them.
+    siblings: tuple[str, ...] = ()
 
 
 def news_key_for(news_id: int, lang: str) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .errors import PublishError
+from .formats import render_formats
 from .model import FeedRef
 from .publish import remove_stale_temporaries, write_if_changed
 from .render import (
@@ -60,9 +61,12 @@ def publish_feed(store: Store, key: str, site: Site, out_dir: Path,
     fallback = previous.updated if previous else None
     data = render_atom(spec, entries, site, fallback)
     written = write_if_changed(out_dir / spec.path, data)
+    others = render_formats(spec, entries, site, fallback)  # the same feed as .rss and .json
+    for path, body in others.items():
+        written = write_if_changed(out_dir / path, body) or written
     record = FeedRecord(key, spec.title, spec.path, store.feed_total(key),
                         feed_updated(entries, fallback) if entries or fallback else None,
-                        hashlib.sha256(data).hexdigest())
+                        hashlib.sha256(data + b"".join(others.values())).hexdigest())
     return record, written
 
 

@@ -97,6 +97,7 @@ class FeedSpec:
     html_url: str
     author: str
     author_uri: str | None
+    feed_id: str | None = None  # a query feed's own; else the one made from ``ref``
 
     @property
     def category(self) -> str:
@@ -127,6 +128,40 @@ def feed_id(ref: FeedRef) -> str:
     return uuid5_urn("feed:" + ref.key)
 
 
+#: The formats every feed is published in: suffix -> media type.
+FORMAT_TYPES = {".atom": "application/atom+xml", ".rss": "application/rss+xml",
+                ".json": "application/feed+json"}
+
+
+def format_url(url: str, suffix: str) -> str:
+    """The URL of the same feed in another format: ``org/kgd.atom`` -> ``org/kgd.rss``
+    (a query string stays: ``query.atom?q=x`` -> ``query.rss?q=x``)."""
+    path, mark, query = url.partition("?")
+    stem = path.rsplit(".", 1)[0] if path.rsplit("/", 1)[-1].count(".") else path
+    return f"{stem}{suffix}{mark}{query}"
+
+
+def other_formats(spec: FeedSpec, own: str) -> list[tuple[str, str]]:
+    """(URL, media type) of the feed in every format but ``own``, in a fixed order."""
+    return [(format_url(spec.self_url, suffix), media) for suffix, media in FORMAT_TYPES.items()
+            if suffix != own]
+
+
+#: The media type of links to an entry's other-language pages. The entry's own page comes first
+#: (readers such as miniflux take the first alternate link); feedparser takes the last link
+#: whose type is exactly text/html or application/xhtml+xml, so the charset parameter (true of
+#: gov.kz pages) keeps it on the entry's own page too.
+SIBLING_TYPE = "text/html; charset=utf-8"
+
+
+def sibling_links(stored: StoredItem) -> list[tuple[str, str]]:
+    """(language, URL) of the same gov.kz news in the other languages it is stored in."""
+    url = stored.item.url
+    if not stored.siblings or not url or not url.startswith("https://www.gov.kz/"):
+        return []
+    return [(lang, f"{url}?lang={lang}") for lang in stored.siblings]
+
+
 def feed_updated(entries: Sequence[StoredItem], fallback: datetime | None) -> datetime:
     if entries:
         return max(entry.updated for entry in entries)
@@ -147,8 +182,11 @@ class _EntryLinks(BaseEntryExtension):
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
 
-    def add(self, href: str, rel: str, type_: str) -> None:
-        self.links.append({"href": href, "rel": rel, "type": type_})
+    def add(self, href: str, rel: str, type_: str, hreflang: str | None = None) -> None:
+        link = {"href": href, "rel": rel, "type": type_}
+        if hreflang:
+            link["hreflang"] = hreflang
+        self.links.append(link)
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
         for link in self.links:
@@ -160,12 +198,14 @@ def render_atom(spec: FeedSpec, entries: Sequence[StoredItem], site: Site,
                 fallback_updated: datetime | None = None) -> bytes:
     """An Atom 1.0 document (RFC 4287) for ``entries``, newest first as given."""
     fg = FeedGenerator()
-    fg.id(feed_id(spec.ref))
+    fg.id(spec.feed_id or feed_id(spec.ref))
     fg.title(xml_safe(spec.title))
     fg.subtitle(xml_safe(spec.subtitle))
     fg.updated(feed_updated(entries, fallback_updated))
     fg.link(href=spec.self_url, rel="self", type="application/atom+xml")
     fg.link(href=spec.html_url, rel="alternate", type="text/html")
+    for url, media in other_formats(spec, ".atom"):
+        fg.link(href=url, rel="alternate", type=media)
     author = {"name": xml_safe(spec.author)}
     if spec.author_uri:
         author["uri"] = spec.author_uri
@@ -189,6 +229,8 @@ def _add_entry(fg: FeedGenerator, stored: StoredItem, site: Site, lang: str) -> 
     link = entry_link(stored)
     if link:
         entry.feedsvc.add(link, "alternate", "text/html")
+        for sibling_lang, url in sibling_links(stored):
+            entry.feedsvc.add(url, "alternate", SIBLING_TYPE, sibling_lang)
     if item.image:
         entry.feedsvc.add(item.image, "enclosure",
                           mimetypes.guess_type(item.image)[0] or "image/jpeg")
@@ -308,7 +350,11 @@ def render_opml(listings: Sequence[Listing], site: Site,
             etree.SubElement(group, "outline", type="rss",
                              text=xml_safe(title), title=xml_safe(title),
                              xmlUrl=spec.self_url, htmlUrl=spec.html_url,
-                             category=spec.category, language=spec.ref.lang)
+                             category=spec.category, language=spec.ref.lang,
+                             # the same feed as RSS 2.0 and JSON Feed (OPML allows any
+                             # attribute; readers that know only xmlUrl take the Atom)
+                             rssUrl=format_url(spec.self_url, ".rss"),
+                             jsonUrl=format_url(spec.self_url, ".json"))
     return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
 
 
@@ -405,4 +451,6 @@ def _index_row(listing: Listing, site: Site) -> str:
     return (f'<tr><td><a href="{esc(spec.html_url)}">{esc(spec.title)}</a></td>'
             f"<td>{esc(spec.ref.lang)}</td><td class=\"num\">{listing.total}</td>"
             f'<td class="when">{esc(updated)}</td>'
-            f'<td><a href="{esc(spec.self_url)}"><code>{esc(spec.path)}</code></a></td></tr>')
+            f'<td><a href="{esc(spec.self_url)}"><code>{esc(spec.path)}</code></a>'
+            f' <a href="{esc(format_url(spec.self_url, ".rss"))}">RSS</a>'
+            f' <a href="{esc(format_url(spec.self_url, ".json"))}">JSON</a></td></tr>')

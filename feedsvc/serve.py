@@ -69,6 +69,8 @@ HEALTH_CACHE_CONTROL = "no-store"  # a health answer is only true now
 
 _CONTENT_TYPES = {
     ".atom": ("application/atom+xml; charset=utf-8", FEED_CACHE_CONTROL),
+    ".rss": ("application/rss+xml; charset=utf-8", FEED_CACHE_CONTROL),
+    ".json": ("application/feed+json", FEED_CACHE_CONTROL),  # the only JSON we publish
     ".opml": ("text/x-opml; charset=utf-8", FEED_CACHE_CONTROL),
     ".html": ("text/html; charset=utf-8", INDEX_CACHE_CONTROL),
 }
@@ -91,8 +93,12 @@ REPEAT_WINDOW = 60.0  # a repeated log line is shown once per window, then with 
 # --- the app ---------------------------------------------------------------------------------
 
 
-def make_app(out_dir: Path, health: HealthCheck | None = None) -> Starlette:
+def make_app(out_dir: Path, health: HealthCheck | None = None,
+             queries: ASGIApp | None = None) -> Starlette:
     """The ASGI app serving ``out_dir`` and ``/healthz``.
+
+    ``queries`` (a :class:`feedsvc.queryfeeds.QueryFeeds`, which reads the store) answers
+    ``/query.atom``, ``/query.rss`` and ``/query.json``; without it those are files like any.
 
     ``health`` answers ``/healthz`` (200 when its ``status`` is ``"ok"``, 503 otherwise); without
     it, ``/healthz`` says ``{"status": "ok", "mode": "static"}``. ``out_dir`` must exist:
@@ -101,8 +107,11 @@ def make_app(out_dir: Path, health: HealthCheck | None = None) -> Starlette:
     if not out_dir.is_dir():
         raise ServeError(str(out_dir), "no such directory to serve; build the feeds first")
     files = OutDirFiles(directory=out_dir, html=True)
+    query_routes = [Route(f"/query{suffix}", queries) for suffix in (".atom", ".rss", ".json")
+                    ] if queries is not None else []
     return Starlette(
-        routes=[Route("/healthz", HealthEndpoint(health)), Mount("/", app=files)],
+        routes=[Route("/healthz", HealthEndpoint(health)), *query_routes,
+                Mount("/", app=files)],
         middleware=[
             Middleware(EncodingHeaders),
             Middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL),
@@ -579,7 +588,7 @@ class FeedServer:
 def _bind(host: str, port: int, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=backlog)
+        sock = socket.create_server((host, port), family=family, backlog=backlog)
     except OSError as exc:
         hint = ""
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
@@ -587,3 +596,8 @@ def _bind(host: str, port: int, backlog: int) -> socket.socket:
                     "configuration (0 picks a free one)")
         raise ServeError(f"{host}:{port}", f"cannot listen: {exc.strerror or exc}{hint}"
                          ) from exc
+    # asyncio turns Nagle's algorithm off only on sockets made with proto=IPPROTO_TCP, and
+    # create_server() makes them with 0: without this, the second response on a keep-alive
+    # connection waits for the client's delayed ACK (about 40 ms). Accepted sockets inherit it.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock

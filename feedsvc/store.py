@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .errors import StoreError
+from .errors import QueryTooSlow, StoreError
 from .model import (
     Item,
     ItemDigest,
@@ -28,6 +29,7 @@ from .model import (
     Refiling,
     SortKey,
     StoredItem,
+    news_key_for,
     order_tie,
 )
 from .registry import Organisation
@@ -172,6 +174,51 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE sightings_v2 RENAME TO sightings;
     ALTER TABLE feed_members_v2 RENAME TO feed_members;
     INSERT OR IGNORE INTO dirty_feeds SELECT DISTINCT feed FROM feed_members;
+    """,
+    # 3: full-text search over titles and bodies (query feeds' ``q``). The index holds no copy
+    # of the text: its content is a view of the items' own JSON. New items are indexed in one
+    # statement when a build publishes (Store.clear_dirty; ``fts_indexed`` is the highest item
+    # id indexed): indexing them row by row while a big build writes them made it about twice
+    # as slow. Triggers keep items already indexed in step when their text changes or they go.
+    # unicode61 folds the case of Cyrillic (Kazakh letters included, kept as letters) and
+    # Latin; word forms are matched at query time (a stem used as a prefix), so no stemmer
+    # runs while a build writes. No per-row sizes (columnsize=0): results are ordered by date,
+    # never ranked. The body is indexed as the JSON text of its paragraphs (the tokenizer skips
+    # the brackets, quotes and commas; SQLite cannot run json_each() inside the view the index
+    # is rebuilt from). automerge 16 instead of 4: segments are merged less often (a third
+    # less indexing time, measured), for a query cost that stays under a few milliseconds.
+    # An older store's index is built here from its items.
+    """
+    CREATE VIEW items_text(id, title, body) AS
+        SELECT id, json_extract(payload, '$.title'),
+               json_extract(payload, '$.paragraphs')
+        FROM items;
+    CREATE VIRTUAL TABLE items_fts USING fts5(
+        title, body, content='items_text', content_rowid='id', columnsize=0,
+        tokenize='unicode61 remove_diacritics 2');
+    INSERT INTO items_fts(items_fts, rank) VALUES ('automerge', 16);
+    CREATE TRIGGER items_fts_delete AFTER DELETE ON items
+    WHEN old.id <= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_indexed') BEGIN
+        INSERT INTO items_fts(items_fts, rowid, title, body) VALUES (
+            'delete', old.id, json_extract(old.payload, '$.title'),
+            json_extract(old.payload, '$.paragraphs'));
+    END;
+    CREATE TRIGGER items_fts_update AFTER UPDATE OF payload ON items
+    WHEN old.payload IS NOT new.payload
+         AND old.id <= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_indexed')
+    BEGIN
+        INSERT INTO items_fts(items_fts, rowid, title, body) VALUES (
+            'delete', old.id, json_extract(old.payload, '$.title'),
+            json_extract(old.payload, '$.paragraphs'));
+        INSERT INTO items_fts(rowid, title, body) VALUES (
+            new.id, json_extract(new.payload, '$.title'),
+            json_extract(new.payload, '$.paragraphs'));
+    END;
+    INSERT INTO items_fts(items_fts) VALUES ('rebuild');
+    INSERT INTO meta(key, value) SELECT 'fts_indexed', COALESCE(MAX(id), 0) FROM items;
+    -- every feed is published again: each gains its RSS and JSON Feed files and the links
+    -- between the formats
+    INSERT OR IGNORE INTO dirty_feeds SELECT feed FROM feed_counts WHERE total > 0;
     """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -547,6 +594,10 @@ class Store:
                          "member_of FROM (SELECT item, feed FROM feed_members ORDER BY item, "
                          "feed) GROUP BY item) m ON m.item = i.id "
                          "WHERE json(i.feeds) != COALESCE(m.member_of, '[]')")]
+        try:  # the full-text index against the items it was made from
+            self.db.execute("INSERT INTO items_fts(items_fts, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"full-text index: {exc}")
         return problems
 
     def is_empty(self) -> bool:
@@ -570,7 +621,7 @@ class Store:
             "FROM feed_members m JOIN items i ON i.id = m.item "
             "WHERE m.feed = ? ORDER BY m.ts DESC, m.news DESC, m.tie DESC, m.item DESC LIMIT ?",
             (feed, limit)).fetchall()
-        return [_stored(row) for row in rows]
+        return _with_siblings(self.db, [_stored(row) for row in rows])
 
     def feed_total(self, feed: str) -> int:
         row = self.db.execute("SELECT total FROM feed_counts WHERE feed = ?", (feed,)).fetchone()
@@ -603,17 +654,32 @@ class Store:
         return {row[0] for row in self.db.execute("SELECT feed FROM dirty_feeds")}
 
     def clear_dirty(self, feeds: Iterable[str]) -> None:
-        self.db.executemany("DELETE FROM dirty_feeds WHERE feed = ?", [(f,) for f in feeds])
+        """Forget feeds just published. A publication of changes also brings the search index
+        up to the items (see :meth:`index_new_items`) and moves the store's ``publication``
+        number on, which tells the server's query feeds to recompute their answers."""
+        rows = [(f,) for f in feeds]
+        self.db.executemany("DELETE FROM dirty_feeds WHERE feed = ?", rows)
+        if rows:
+            self.index_new_items()
+            self.db.execute(
+                "INSERT INTO meta(key, value) VALUES ('publication', '1') ON CONFLICT(key) "
+                "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+    def index_new_items(self) -> None:
+        """Enter the items stored since the last call in the full-text index, in one
+        statement (items already indexed are kept in step by triggers)."""
+        self.db.execute(
+            "INSERT INTO items_fts(rowid, title, body) "
+            "SELECT id, json_extract(payload, '$.title'), json_extract(payload, '$.paragraphs') "
+            "FROM items WHERE id > (SELECT CAST(value AS INTEGER) FROM meta "
+            "WHERE key = 'fts_indexed')")
+        self.db.execute("UPDATE meta SET value = (SELECT COALESCE(MAX(id), 0) FROM items) "
+                        "WHERE key = 'fts_indexed'")
 
     # --- organisations fetched live -----------------------------------------------------
 
     def live_organisations(self) -> list[Organisation]:
-        rows = self.db.execute(
-            "SELECT slug, kind, parent, name_en, name_ru, name_kk FROM organisations")
-        return [Organisation(slug, kind or "other", parent or None,
-                             {lang: name for lang, name in
-                              (("en", en), ("ru", ru), ("kk", kk)) if name})
-                for slug, kind, parent, en, ru, kk in rows]
+        return _live_organisations(self.db)
 
     def save_organisations(self, organisations: Sequence[Organisation], now: datetime) -> None:
         self.db.executemany(
@@ -628,6 +694,116 @@ class Store:
             [(o.slug, o.kind if o.kind != "other" else None, o.parent, o.names.get("en"),
               o.names.get("ru"), o.names.get("kk"), now.isoformat()) for o in organisations],
         )
+
+
+class ReadOnlyStore:
+    """A read-only connection to a store, for answering queries beside a writer.
+
+    One per thread (SQLite connections must not be shared across threads; ``check_same_thread``
+    stays on to make sure). It never migrates: a store of another schema is refused, and the
+    next build (which owns the store) upgrades it.
+    """
+
+    def __init__(self, path: Path, cache_mib: int = 16, progress_steps: int = 1000) -> None:
+        """``progress_steps``: how many SQLite virtual-machine steps run between two checks of
+        a query's time limit (each check is a call into Python)."""
+        self.path = path
+        self.progress_steps = progress_steps
+        if not path.is_file():
+            raise StoreError(str(path), "no such store; run 'feedsvc build' first")
+        try:
+            self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                      timeout=5)
+            self.db.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(str(path), f"cannot open the store: {exc}") from exc
+        if version != SCHEMA_VERSION:
+            self.db.close()
+            raise StoreError(str(path), f"schema {version}, this feedsvc reads "
+                             f"{SCHEMA_VERSION}; run 'feedsvc build' to upgrade the store")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def publication(self) -> str:
+        """Changes every time the writer publishes changes (see :meth:`Store.clear_dirty`)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'publication'").fetchone()
+        return row[0] if row else "0"
+
+    def live_organisations(self) -> list[Organisation]:
+        return _live_organisations(self.db)
+
+    def query_items(self, langs: Sequence[str], groups: Sequence[Sequence[str]],
+                    match: str | None, limit: int, seconds: float) -> list[StoredItem]:
+        """The newest ``limit`` items in ``langs`` that are a member of at least one feed of
+        every group in ``groups`` and match the FTS5 expression ``match``, newest first (the
+        feeds' order).
+
+        ``match`` must come from a builder that quotes every user word (query.py does): it is
+        passed as a parameter, so it can never change the SQL, only the FTS5 query. The whole
+        query is cut off after ``seconds`` (:class:`QueryTooSlow`).
+        """
+        sql, params = _query_sql(langs, groups, match, limit)
+        deadline = time.monotonic() + seconds
+        self.db.set_progress_handler(lambda: time.monotonic() > deadline,
+                                     self.progress_steps)
+        try:
+            keys = self.db.execute(sql, params).fetchall()
+            rows = self.db.execute(
+                "SELECT id, atom_id, payload, updated, first_seen, topics FROM items "
+                f"WHERE id IN ({','.join('?' * len(keys))})", [k[0] for k in keys]).fetchall()
+        except sqlite3.OperationalError as exc:
+            # cut off by the handler: "interrupted", or whatever step it was in says so
+            if "interrupted" in str(exc) or time.monotonic() > deadline:
+                raise QueryTooSlow(str(self.path), seconds) from None
+            raise StoreError(str(self.path), f"query failed: {exc}") from exc
+        finally:
+            self.db.set_progress_handler(None, 0)
+        by_id = {row[0]: _stored(row[1:]) for row in rows}
+        return _with_siblings(self.db, [by_id[key[0]] for key in keys if key[0] in by_id])
+
+
+_ORDER = "ORDER BY ts DESC, news DESC, tie DESC, item DESC"
+
+
+def _query_sql(langs: Sequence[str], groups: Sequence[Sequence[str]], match: str | None,
+               limit: int) -> tuple[str, list[Any]]:
+    """The SQL of :meth:`ReadOnlyStore.query_items` and its parameters.
+
+    Driven by the first group's memberships (already in feed order, so few rows are read when
+    the filters are loose), or, with no group, by the full-text matches when there is a
+    search, else by the languages' ``all`` feeds. Other groups are checked per candidate by
+    primary-key look-ups; the search by membership in its set of matches.
+    """
+    params: list[Any] = []
+    filters: list[str] = []
+
+    def marks(values: Sequence[Any]) -> str:
+        params.extend(values)
+        return ",".join("?" * len(values))
+
+    if groups or not match:
+        driver = list(groups[0]) if groups else [f"{lang}/all" for lang in langs]
+        source = f"feed_members m WHERE m.feed IN ({marks(driver)})"
+        for group in groups[1:]:
+            filters.append(
+                "EXISTS (SELECT 1 FROM feed_members t WHERE t.feed IN "
+                f"({marks(list(group))}) AND t.ts = m.ts AND t.news = m.news "
+                "AND t.tie = m.tie AND t.item = m.item)")
+        if match:
+            filters.append("m.item IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
+            params.append(match)
+        where = " AND ".join([source, *filters])
+        sql = ("SELECT DISTINCT m.item AS item, m.ts AS ts, m.news AS news, m.tie AS tie "
+               f"FROM {where}")
+    else:
+        params.append(match)
+        sql = ("SELECT i.id AS item, i.ts AS ts, COALESCE(i.news_id, 0) AS news, i.tie AS tie "
+               "FROM items i WHERE i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)"
+               f" AND i.lang IN ({marks(list(langs))})")
+    params.append(limit)
+    return f"{sql} {_ORDER} LIMIT ?", params
 
 
 _ROW_COLUMNS = ("id, atom_id, news_id, content_hash, updated, first_seen, topics, feeds, ts, "
@@ -646,6 +822,35 @@ def _stored(row: tuple[str, str, str, str, str]) -> StoredItem:
     atom_id, payload, updated, first_seen, topics = row
     return StoredItem(Item.from_json(payload), atom_id, datetime.fromisoformat(updated),
                       datetime.fromisoformat(first_seen), tuple(orjson.loads(topics)))
+
+
+def _live_organisations(db: sqlite3.Connection) -> list[Organisation]:
+    rows = db.execute("SELECT slug, kind, parent, name_en, name_ru, name_kk FROM organisations")
+    return [Organisation(slug, kind or "other", parent or None,
+                         {lang: name for lang, name in
+                          (("en", en), ("ru", ru), ("kk", kk)) if name})
+            for slug, kind, parent, en, ru, kk in rows]
+
+
+_LANGUAGES = ("en", "kk", "ru")  # every language an item can be in (config.LANGUAGES)
+
+
+def _with_siblings(db: sqlite3.Connection, entries: list[StoredItem]) -> list[StoredItem]:
+    """``entries`` with the other languages each one's gov.kz news id is stored in (from the
+    identity keys: one look-up by primary key per entry and language)."""
+    wanted = {news_key_for(e.item.news_id, lang): e.item.news_id for e in entries
+              if e.item.news_id is not None for lang in _LANGUAGES if lang != e.item.lang}
+    if not wanted:
+        return entries
+    found: dict[int, list[str]] = {}
+    keys = list(wanted)
+    for chunk in _chunks(keys):
+        for (key,) in db.execute(
+                f"SELECT key FROM item_keys WHERE key IN ({','.join('?' * len(chunk))})", chunk):
+            found.setdefault(wanted[key], []).append(key.rsplit(":", 1)[1])
+    return [replace(e, siblings=tuple(sorted(
+        lang for lang in found.get(e.item.news_id, ()) if lang != e.item.lang)))
+            if e.item.news_id in found else e for e in entries]
 
 
 def _json_list(values: Sequence[str]) -> str:

@@ -424,6 +424,11 @@ def _normalise_word(word: str, lang: str) -> str:
     return stem(word) if stem and len(word) > MAX_EXACT else word
 
 
+#: The same normalisation for other modules (query feeds' search words, so "декларации" in a
+#: search meets "декларация" in a text as the topic rules do).
+normalise_word = _normalise_word
+
+
 @dataclass(frozen=True, slots=True, eq=False)  # identity hash: cheap dictionary keys
 class _Rule:
     topic: int

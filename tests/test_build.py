@@ -115,9 +115,14 @@ def test_feed_has_the_required_atom_metadata(seeded: Site) -> None:
     meta = feed.feed
     assert meta.id.startswith("urn:uuid:")
     assert meta.title and meta.updated and meta.author
-    rels = {link.rel: link.href for link in meta.links}
-    assert rels["self"] == BASE + "org/mfa-brussels.atom"
-    assert rels["alternate"].startswith("https://www.gov.kz/memleket/entities/mfa-brussels")
+    rels = {(link.rel, link.type): link.href for link in meta.links}
+    assert rels["self", "application/atom+xml"] == BASE + "org/mfa-brussels.atom"
+    assert rels["alternate", "text/html"].startswith(
+        "https://www.gov.kz/memleket/entities/mfa-brussels")
+    # the same feed in the other formats
+    assert rels["alternate", "application/rss+xml"] == BASE + "org/mfa-brussels.rss"
+    assert rels["alternate", "application/feed+json"] == BASE + "org/mfa-brussels.json"
+    assert meta.link == rels["alternate", "text/html"]  # what readers open as the feed's page
     assert meta.generator == "feedsvc"
     entry = feed.entries[0]
     assert entry.link == link("mfa-brussels", 1157092)
@@ -183,6 +188,12 @@ def test_touched_but_identical_file_rewrites_nothing(seeded: Site) -> None:
     assert seeded.snapshot() == before
 
 
+def with_formats(atom_paths: set[str]) -> set[str]:
+    """Each feed's three files: ``x.atom`` and its ``x.rss`` and ``x.json``."""
+    return {path.removesuffix(".atom") + suffix for path in atom_paths
+            for suffix in (".atom", ".rss", ".json")}
+
+
 def test_changed_body_moves_updated_keeps_id_and_rewrites_only_its_feeds(seeded: Site) -> None:
     before = seeded.snapshot()
     old = {e.title: e for e in seeded.feed("org/mfa-brussels.atom").entries}
@@ -199,8 +210,8 @@ def test_changed_body_moves_updated_keeps_id_and_rewrites_only_its_feeds(seeded:
                                                         "Makataev Held in Brussels"].tags
               if tag.scheme == BASE + "topic/"}
     assert topics, "the story should have at least one topic"
-    assert changed == {"all.atom", "org/mfa-brussels.atom", "ministry/mfa.atom",
-                       "feeds.opml", "feeds-distinct.opml", "index.html"} | topics
+    feeds = {"all.atom", "org/mfa-brussels.atom", "ministry/mfa.atom"} | topics
+    assert changed == {"feeds.opml", "feeds-distinct.opml", "index.html"} | with_formats(feeds)
     assert sum(o.changed for o in report.sources) == 1
     entry = seeded.feed("org/mfa-brussels.atom").entries[0]
     previous = old[entry.title]

@@ -18,7 +18,7 @@ from feedsvc.errors import StoreError
 from feedsvc.model import ALMATY, Item, Origin, normalise_title, order_tie
 from feedsvc.pipeline import make_pipeline
 from feedsvc.registry import curated_organisations, load_registry
-from feedsvc.store import PAGE_SIZE, SCHEMA_VERSION, Store
+from feedsvc.store import PAGE_SIZE, SCHEMA_VERSION, ReadOnlyStore, Store
 
 from support import ROOT, FakeClock
 
@@ -75,26 +75,56 @@ def test_a_schema_1_store_is_migrated_and_publishes_the_same_bytes(
     assert sum(o.changed for o in report.sources) == 0
     migrated, as_published = files(tmp_path / "out"), files(V1 / "out")
     published = with_todays_names(as_published)
-    # Published since that version too: the OPML that lists every story once.
-    assert migrated.keys() == published.keys() | {"feeds-distinct.opml"}
-    for name in migrated.keys() - {"index.html", "feeds.opml", "feeds-distinct.opml"}:
-        assert migrated[name] == published[name], name
-    # The index lists the same feeds; only the order of its autodiscovery links changed since
-    # (it used to follow the store's order of feeds, which a parallel build does not keep).
-    # Both lists are sorted by title, which the curated names changed.
+    # Published since that version: each .atom's .rss and .json siblings (schema 3 publishes
+    # every feed again), and the OPML that lists every story once.
+    assert migrated.keys() == published.keys() | {"feeds-distinct.opml"} | {
+        name.removesuffix(".atom") + suffix for name in published if name.endswith(".atom")
+        for suffix in (".rss", ".json")}
+    for name in published.keys() - {"index.html", "feeds.opml"}:
+        # Besides the curated names, the only bytes that change are the links to the other
+        # formats: two <link rel="alternate"> lines per Atom feed.
+        assert without_format_links(migrated[name]) == published[name], name
+    # The index and the OPML list the same feeds, with rssUrl/jsonUrl and RSS/JSON links
+    # added; their order follows the titles, which the curated names changed.
     for name in ("index.html", "feeds.opml"):
-        assert sorted(migrated[name].splitlines()) == sorted(published[name].splitlines())
-    # Rewritten: the files that name a renamed organisation (and the index, as before).
-    renamed = {name for name, data in published.items() if data != as_published[name]}
-    assert "org/mfa-kuveyt.atom" in renamed
-    assert set(report.publish.written) - {"index.html", "feeds-distinct.opml"} == \
-        renamed - {"index.html"}
+        assert sorted(without_format_links(migrated[name]).splitlines()) == \
+            sorted(published[name].splitlines())
+    assert {name for name in report.publish.written if name.endswith(".atom")} == {
+        name for name in published if name.endswith(".atom")}
     db = sqlite3.connect(tmp_path / "store.sqlite3")
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     # Its page size was fixed when it was written; only new stores get bigger pages.
     assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
     assert db.execute("SELECT COUNT(*) FROM item_keys").fetchone()[0] >= 25
     assert db.execute("SELECT COUNT(*) FROM sightings").fetchone()[0] >= 25
+
+
+def without_format_links(data: bytes) -> bytes:
+    """A feed or OPML file as written before feeds came in three formats."""
+    data = re.sub(rb'\n *<link href="[^"]+" rel="alternate" type="application/'
+                  rb'(rss\+xml|feed\+json)"/>', b"", data)
+    data = re.sub(rb' <a href="[^"]+\.(rss|json)">(RSS|JSON)</a>', b"", data)  # index.html
+    return re.sub(rb' rssUrl="[^"]+" jsonUrl="[^"]+"', b"", data)
+
+
+def test_a_schema_1_store_gets_a_full_text_index_of_its_items(tmp_path: Path) -> None:
+    shutil.copy(V1 / "store.sqlite3", tmp_path / "store.sqlite3")
+    Store(tmp_path / "store.sqlite3").close()  # upgrades it
+    reader = ReadOnlyStore(tmp_path / "store.sqlite3")
+    try:
+        found = reader.query_items(["en"], [], '"constitut" *', 50, 5.0)
+        everything = reader.query_items(["en", "kk", "ru"], [], None, 100, 5.0)
+    finally:
+        reader.close()
+    assert len(everything) == 25
+    expected = [s.atom_id for s in everything if re.search(
+        r"\bconstitut", (s.item.title + " " + s.item.text).lower())]
+    assert expected and [s.atom_id for s in found] == expected
+    store = Store(tmp_path / "store.sqlite3")
+    try:
+        assert store.integrity_problems() == []
+    finally:
+        store.close()
 
 
 def test_a_store_from_a_newer_feedsvc_is_refused_untouched(tmp_path: Path) -> None:
