@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -172,16 +173,20 @@ class Workers:
         self._fill()
         return future.result()
 
-    def render(self, keys: list[str], previous: dict[str, FeedRecord]
+    def render(self, keys: list[str], previous: dict[str, FeedRecord],
+               meanwhile: Callable[[], None] | None = None
                ) -> list[tuple[FeedRecord | str, bool]]:
         """Render and publish ``keys`` split over the workers: the results of
-        :func:`~feedsvc.publisher.publish_feeds`, in the order of ``keys``."""
+        :func:`~feedsvc.publisher.publish_feeds`, in the order of ``keys``. ``meanwhile`` runs
+        here while they work."""
         # Several chunks per worker, so a worker that finishes early takes another one.
         count = min(len(keys), 4 * self._size)
         chunks = [keys[start::count] for start in range(count)]
         futures = [self._pool.submit(_render, chunk,
                                      {k: previous[k] for k in chunk if k in previous})
                    for chunk in chunks if chunk]
+        if meanwhile is not None:
+            meanwhile()
         by_key: dict[str, tuple[FeedRecord | str, bool]] = {}
         for chunk, future in zip((c for c in chunks if c), futures, strict=True):
             by_key.update(zip(chunk, future.result(), strict=True))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -97,7 +98,8 @@ def publish_feeds(store: Store, keys: list[str], site: Site, out_dir: Path,
 class FeedRenderer(Protocol):
     """Renders and publishes many feeds elsewhere (the worker processes of a big build)."""
 
-    def render(self, keys: list[str], previous: dict[str, FeedRecord]
+    def render(self, keys: list[str], previous: dict[str, FeedRecord],
+               meanwhile: Callable[[], None] | None = None
                ) -> list[tuple[FeedRecord | str, bool]]: ...
 
 
@@ -158,10 +160,16 @@ class Publisher:
                 workers: FeedRenderer | None) -> list[tuple[FeedRecord | str, bool]]:
         if workers is not None and len(keys) >= PARALLEL_MIN_FEEDS:
             try:
-                return workers.render(keys, records)
+                # The search index is brought up to the new items while the workers render
+                # (else clear_dirty does it, after them): the main process would only wait.
+                return workers.render(keys, records, meanwhile=self._index_new_items)
             except Exception as exc:  # a worker died: render here
                 log.warning("publish.parallel_failed error=%r; rendering in one process", exc)
         return publish_feeds(self.store, keys, self.site, self.out_dir, records)
+
+    def _index_new_items(self) -> None:
+        with self.store.transaction():
+            self.store.index_new_items()
 
     def _publish_listings(self, records: dict[str, FeedRecord], outcome: PublishOutcome) -> None:
         site = self.site
