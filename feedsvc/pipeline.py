@@ -33,6 +33,8 @@ from .errors import FeedsvcError, InvalidSourceURL, SourceError
 from .filing import Filing
 from .ingest import Changes, Sighting, Snapshot, decide, group_sightings, sort_key
 from .model import ALMATY, FeedRef, Item
+from .pages import LISTING_FILES, listing_files, pages_for_feed
+from .pages import fingerprint as pages_fingerprint
 from .publish import remove_stale_temporaries, write_if_changed
 from .render import (
     FeedSpec,
@@ -41,7 +43,6 @@ from .render import (
     feed_spec,
     feed_updated,
     render_atom,
-    render_index,
     render_opml,
 )
 from .sources import Source, SourceResult
@@ -462,7 +463,7 @@ class Pipeline:
             new_records = self._publish_feeds(sorted(todo), site, records, outcome)
             changed = [r for r in new_records if records.get(r.feed) != r]
             if changed or todo or any(not (out / name).exists()
-                                      for name in ("feeds.opml", "index.html")):
+                                      for name in ("feeds.opml", *LISTING_FILES)):
                 self._publish_listings(site, {**records, **{r.feed: r for r in changed}},
                                        outcome)
             with self.store.transaction():
@@ -505,15 +506,16 @@ class Pipeline:
                           outcome: PublishOutcome) -> None:
         listings = [Listing(_spec_for(record, site), record.total, record.updated)
                     for record in records.values()]
+        heads = self.store.feed_heads(records)
         for name, data in (("feeds.opml", render_opml(listings, site)),
-                           ("index.html", render_index(listings, site))):
+                           *listing_files(listings, heads, site, self.clock()).items()):
             if write_if_changed(self.config.out_dir / name, data):
                 outcome.written.append(name)
 
     def _render_fingerprint(self) -> str:
         config = self.config
         parts = [__version__, config.normalised_base_url, str(config.entry_cap),
-                 config.language, self.filing.fingerprint]
+                 config.language, self.filing.fingerprint, pages_fingerprint()]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     # --- health ---------------------------------------------------------------------------
@@ -552,7 +554,10 @@ def publish_feed(store: Store, key: str, site: Site, config: Config,
     fallback = previous.updated if previous else None
     data = render_atom(spec, entries, site, fallback)
     written = write_if_changed(config.out_dir / spec.path, data)
-    record = FeedRecord(key, spec.title, spec.path, store.feed_total(key),
+    total = store.feed_total(key)
+    for path, page in pages_for_feed(spec, entries, total, site).items():
+        write_if_changed(config.out_dir / path, page)
+    record = FeedRecord(key, spec.title, spec.path, total,
                         feed_updated(entries, fallback) if entries or fallback else None,
                         hashlib.sha256(data).hexdigest())
     return record, written

@@ -21,7 +21,10 @@ from feedsvc.store import PAGE_SIZE, SCHEMA_VERSION, Store
 from support import ROOT, FakeClock
 
 #: ``feedsvc build --source seeds --base-url http://example.test/`` run by feedsvc 0.1 with
-#: schema 1 (the Atom id as every table's reference), with the store and the feeds it wrote.
+#: schema 1 (the Atom id as every table's reference): the store it wrote, and what the current
+#: code publishes from it. ``out`` is regenerated only when the output changes on purpose (last:
+#: the pages for people, which added the feeds' stylesheet instruction, the alternate links to
+#: the feeds' pages and the links of entries without a source).
 V1 = Path(__file__).resolve().parent / "data" / "store-v1"
 
 
