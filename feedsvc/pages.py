@@ -181,7 +181,7 @@ def when(moment: datetime | None, time_known: bool = True) -> When | None:
         return None
     local = moment.astimezone(ALMATY)
     if time_known:
-        return When(local.isoformat(), local.strftime("%Y-%m-%d %H:%M"))
+        return When(local.isoformat(timespec="seconds"), local.strftime("%Y-%m-%d %H:%M"))
     return When(local.date().isoformat(), local.date().isoformat())
 
 
