@@ -103,7 +103,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "topics": "Topics", "others": "Other bodies", "n_items": "Items", "latest": "Latest",
         "changed": "changed", "rebuilt": "Feeds rebuilt at", "newest": "Newest item",
         "copy_address": "Copy address", "copied": "Copied", "opml_all": "OPML of every feed",
-        "opml_one": "OPML of this ministry", "home": "Feeds", "subscribe": "Subscribe",
+        "opml_one": "OPML of all its feeds", "home": "Feeds", "subscribe": "Subscribe",
         "page_feed": "This page shows the latest entries of a feed. To follow it, copy its "
                      "address into your feed reader.",
         "entries": "Latest entries", "no_entries": "No entries yet.", "source": "Source",
@@ -124,7 +124,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "topics": "Темы", "others": "Другие органы", "n_items": "Записей",
         "latest": "Последняя", "changed": "изменено", "rebuilt": "Ленты пересобраны",
         "newest": "Самая новая запись", "copy_address": "Копировать адрес", "copied": "Скопировано",
-        "opml_all": "OPML всех лент", "opml_one": "OPML этого министерства",
+        "opml_all": "OPML всех лент", "opml_one": "OPML всех его лент",
         "home": "Ленты", "subscribe": "Подписаться",
         "page_feed": "Здесь последние записи ленты. Чтобы читать её, скопируйте адрес в "
                      "программу для лент.",
@@ -146,7 +146,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "topics": "Тақырыптар", "others": "Басқа органдар", "n_items": "Жазбалар",
         "latest": "Соңғысы", "changed": "өзгерді", "rebuilt": "Арналар жаңартылды",
         "newest": "Ең жаңа жазба", "copy_address": "Мекенжайды көшіру", "copied": "Көшірілді",
-        "opml_all": "Барлық арналардың OPML", "opml_one": "Осы министрліктің OPML",
+        "opml_all": "Барлық арналардың OPML", "opml_one": "Барлық арналарының OPML",
         "home": "Арналар", "subscribe": "Жазылу",
         "page_feed": "Бұл бетте арнаның соңғы жазбалары. Оқып отыру үшін мекенжайын арна "
                      "оқитын бағдарламаға көшіріңіз.",
@@ -332,7 +332,9 @@ def item_page(stored: StoredItem, site: Site) -> bytes:
         title=item.title, date_=published_when(stored), org=org, publication=item.publication,
         paragraphs=item.paragraphs, body=body, attribution=item.attribution,
         image=item.image, sections=item.sections,
-        topics=[site.topic_name(t, lang) for t in stored.topics],
+        topics=[Crumb(site.topic_name(t, lang),
+                      relative(here, page_path(FeedRef("topic", t, lang).path(site.default_lang))))
+                for t in stored.topics],
         home=relative(here, index_path(lang, site.default_lang)),
     )
 

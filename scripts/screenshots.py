@@ -4,7 +4,9 @@
 
 Builds seeds/ into a temporary directory, serves it with the built-in server and saves
 full-page PNGs of the directory and a feed page at 390 px (a phone) and 1280 px (a laptop)
-into OUT_DIR (default: screenshots/). Needs Chromium (scripts/install-test-deps.sh).
+into OUT_DIR (default: screenshots/), plus the first screen of each. Also the Kazakh directory, a
+ministry's page, an item page and a feed opened in the browser. Needs Chromium
+(scripts/install-test-deps.sh).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-PAGES = {"index": "index.html", "feed": "org/mfa-brussels.html",
+PAGES = {"index": "index.html", "index-kk": "kk/index.html", "feed": "org/mfa-brussels.html",
          "ministry": "ministry/mfa.html", "atom": "ministry/mfa.atom"}
 WIDTHS = (390, 1280)
 
@@ -44,12 +46,14 @@ def main(target: Path) -> None:
                 pipeline.build()
             finally:
                 pipeline.close()
+            items = sorted((out / "item").glob("*.html"))
+            pages = {**PAGES, "item": str(items[0].relative_to(out))} if items else PAGES
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM,
                                                      args=CHROMIUM_ARGS)
                 for width in WIDTHS:
                     page = browser.new_page(viewport={"width": width, "height": 800})
-                    for name, path in PAGES.items():
+                    for name, path in pages.items():
                         page.goto(server.url + path)
                         shot = target / f"{name}-{width}.png"
                         page.screenshot(path=str(shot), full_page=True)
