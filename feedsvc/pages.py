@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -24,6 +25,7 @@ from markupsafe import Markup
 from . import __version__
 from .links import LANGUAGES
 from .model import ALMATY, FeedRef, StoredItem
+from .publish import write_if_changed
 from .render import (
     PROJECT_URL,
     FeedSpec,
@@ -31,7 +33,6 @@ from .render import (
     Site,
     entry_link,
     feed_page_path,
-    feed_spec,
     item_page_path,
     render_opml,
 )
@@ -429,9 +430,12 @@ class Directory:
         return {lang: self.site.topic_name(slug, lang) for lang in LANGUAGES}
 
     def ministry_opml(self) -> dict[str, bytes]:
-        """One OPML per ministry or top-level body: its feeds and its bodies', every language."""
+        """One OPML per ministry or top-level body that has bodies under it: its feeds and
+        theirs, every language (a body alone is one feed per language, subscribed directly)."""
         files = {}
         for slug, row in self.tops.items():
+            if not row.children:
+                continue
             listings = [*row.feeds.values(), *(li for child in _descendants(row)
                                                for li in child.feeds.values())]
             files[ministry_opml_path(slug)] = render_opml(listings, self.site)
@@ -483,10 +487,10 @@ class Directory:
         names = row.names or {lang: words(lang)["all"]}
         children = [self._view(child, lang, here, sort_name)
                     for child in sorted(row.children, key=sort_name)]
+        opml = relative(here, ministry_opml_path(row.key)) if top and row.children else None
         if chosen is None:  # a body listed only through the bodies under it
             return RowView(names.get(lang, row.key), _search_text(row), lang, "", [], 0, None,
-                           None, None, None, [], children,
-                           relative(here, ministry_opml_path(row.key)) if top else None)
+                           None, None, None, [], children, opml)
         spec = chosen.spec
         head = self.heads.get(spec.ref.key)
         headline_link = None
@@ -508,7 +512,7 @@ class Directory:
             headline_link=headline_link,
             subscriptions=subscriptions(spec, self.site, self.formats),
             children=children,
-            opml=relative(here, ministry_opml_path(row.key)) if top else None,
+            opml=opml,
         )
 
 
@@ -531,5 +535,8 @@ def listing_files(listings: Sequence[Listing], heads: Mapping[str, StoredItem], 
     return {**directory.pages(now), **directory.ministry_opml(), **static_files()}
 
 
-def spec_for_key(key: str, site: Site) -> FeedSpec:
-    return feed_spec(FeedRef.from_key(key), site)
+def write_pages(out_dir: Path, files: Mapping[str, bytes]) -> list[str]:
+    """Write the files that changed (atomically, without waiting for the disk: they are
+    made again from the store); the paths written."""
+    return [path for path, data in files.items()
+            if write_if_changed(out_dir / path, data, durable=False)]

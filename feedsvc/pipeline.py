@@ -33,7 +33,7 @@ from .errors import FeedsvcError, InvalidSourceURL, SourceError
 from .filing import Filing
 from .ingest import Changes, Sighting, Snapshot, decide, group_sightings, sort_key
 from .model import ALMATY, FeedRef, Item
-from .pages import LISTING_FILES, listing_files, pages_for_feed
+from .pages import LISTING_FILES, listing_files, pages_for_feed, write_pages
 from .pages import fingerprint as pages_fingerprint
 from .publish import remove_stale_temporaries, write_if_changed
 from .render import (
@@ -506,11 +506,11 @@ class Pipeline:
                           outcome: PublishOutcome) -> None:
         listings = [Listing(_spec_for(record, site), record.total, record.updated)
                     for record in records.values()]
+        if write_if_changed(self.config.out_dir / "feeds.opml", render_opml(listings, site)):
+            outcome.written.append("feeds.opml")
         heads = self.store.feed_heads(records)
-        for name, data in (("feeds.opml", render_opml(listings, site)),
-                           *listing_files(listings, heads, site, self.clock()).items()):
-            if write_if_changed(self.config.out_dir / name, data):
-                outcome.written.append(name)
+        outcome.written += write_pages(self.config.out_dir,
+                                       listing_files(listings, heads, site, self.clock()))
 
     def _render_fingerprint(self) -> str:
         config = self.config
@@ -555,8 +555,7 @@ def publish_feed(store: Store, key: str, site: Site, config: Config,
     data = render_atom(spec, entries, site, fallback)
     written = write_if_changed(config.out_dir / spec.path, data)
     total = store.feed_total(key)
-    for path, page in pages_for_feed(spec, entries, total, site).items():
-        write_if_changed(config.out_dir / path, page)
+    write_pages(config.out_dir, pages_for_feed(spec, entries, total, site))
     record = FeedRecord(key, spec.title, spec.path, total,
                         feed_updated(entries, fallback) if entries or fallback else None,
                         hashlib.sha256(data).hexdigest())
