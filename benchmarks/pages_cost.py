@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import resource
 import shutil
 import statistics
 import subprocess
@@ -25,13 +26,20 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE_FEEDSVC = Path(sys.executable).with_name("feedsvc")  # this checkout (see --pages)
 
 
-def build(feedsvc: Path, corpus: Path) -> tuple[float, Path]:
+def build(feedsvc: Path, corpus: Path) -> tuple[float, float, Path]:
+    """Wall seconds, CPU seconds (the build and its workers: user + system) and the work dir.
+
+    CPU time moves less than wall time when other processes share the machine."""
     work = Path(tempfile.mkdtemp(prefix="pages-cost-"))
     argv = [str(feedsvc), "build", "--source", str(corpus), "--out", str(work / "out"),
             "--db", str(work / "store.sqlite3"), "--base-url", "http://bench.invalid/"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(argv, check=True, capture_output=True)
-    return time.perf_counter() - started, work
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, work
 
 
 def output_figures(out: Path) -> dict[str, object]:
@@ -61,28 +69,35 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     times: dict[str, list[float]] = {"pages": [], "baseline": []}
-    ratios = []
+    cpus: dict[str, list[float]] = {"pages": [], "baseline": []}
+    ratios, cpu_ratios = [], []
     figures: dict[str, object] = {}
     for number in range(args.runs):
         order = [("pages", args.pages), ("baseline", args.baseline)]
         if number % 2:
             order.reverse()
-        this_round = {}
+        this_round, this_cpu = {}, {}
         for name, feedsvc in order:
-            seconds, work = build(feedsvc, args.corpus)
-            this_round[name] = seconds
+            seconds, cpu, work = build(feedsvc, args.corpus)
+            this_round[name], this_cpu[name] = seconds, cpu
             times[name].append(seconds)
+            cpus[name].append(cpu)
             if name == "pages" and not figures:
                 figures = output_figures(work / "out")
             shutil.rmtree(work)
         ratios.append(this_round["pages"] / this_round["baseline"])
-        print(f"round {number + 1}: pages {this_round['pages']:.2f} s, baseline "
-              f"{this_round['baseline']:.2f} s, ratio {ratios[-1]:.3f}", flush=True)
-    for name, values in times.items():
-        print(f"{name}: median {statistics.median(values):.2f} s "
-              f"({min(values):.2f}-{max(values):.2f})")
-    print(f"ratio pages/baseline: median {statistics.median(ratios):.3f} "
-          f"({min(ratios):.3f}-{max(ratios):.3f})")
+        cpu_ratios.append(this_cpu["pages"] / this_cpu["baseline"])
+        print(f"round {number + 1}: wall pages {this_round['pages']:.2f} s, baseline "
+              f"{this_round['baseline']:.2f} s, ratio {ratios[-1]:.3f}; CPU pages "
+              f"{this_cpu['pages']:.2f} s, baseline {this_cpu['baseline']:.2f} s, ratio "
+              f"{cpu_ratios[-1]:.3f}", flush=True)
+    for label, series in (("wall", times), ("CPU", cpus)):
+        for name, values in series.items():
+            print(f"{label} {name}: median {statistics.median(values):.2f} s "
+                  f"({min(values):.2f}-{max(values):.2f})")
+    for label, values in (("wall", ratios), ("CPU", cpu_ratios)):
+        print(f"{label} ratio pages/baseline: median {statistics.median(values):.3f} "
+              f"({min(values):.3f}-{max(values):.3f})")
     for key, value in figures.items():
         print(f"{key}: {value}")
 

@@ -10,7 +10,6 @@ subscribe to are absolute (built on the base URL), since they are copied into a 
 from __future__ import annotations
 
 import hashlib
-import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,8 +85,17 @@ def ministry_opml_path(slug: str) -> str:
 
 
 def relative(from_path: str, to_path: str) -> str:
-    """A link from the page at ``from_path`` to ``to_path`` (both from the output root)."""
-    return posixpath.relpath(to_path, posixpath.dirname(from_path) or ".")
+    """A link from the page at ``from_path`` to ``to_path`` (both from the output root).
+
+    Up to the root, then down: ``org/a.html`` -> ``all.html`` is ``../all.html``. Simpler than
+    ``posixpath.relpath`` and ten times faster (a big build makes a hundred thousand links).
+    """
+    return "../" * from_path.count("/") + to_path
+
+
+def root_of(path: str) -> str:
+    """The prefix that leads from the page at ``path`` to the output root ("" at the top)."""
+    return "../" * path.count("/")
 
 
 # --- words of the pages themselves ------------------------------------------------------------
@@ -302,7 +310,7 @@ def feed_page(spec: FeedSpec, entries: Sequence[StoredItem], total: int, site: S
     here = page_path(spec.path)
     lang = spec.ref.lang
     return _render(
-        "feed.html", lang=lang, w=words(lang), here=here, root=relative(here, ".") + "/",
+        "feed.html", lang=lang, w=words(lang), here=here, root=root_of(here),
         home=relative(here, index_path(lang, site.default_lang)),
         title=spec.title, subtitle=spec.subtitle, total=total,
         crumbs=breadcrumb(spec.ref, site, here),
@@ -329,7 +337,7 @@ def item_page(stored: StoredItem, site: Site) -> bytes:
                     relative(here, page_path(ref.path(site.default_lang))))
     body = Markup(item.html) if item.html else None  # sanitised by nh3 when it was read
     return _render(
-        "item.html", lang=lang, w=words(lang), here=here, root=relative(here, ".") + "/",
+        "item.html", lang=lang, w=words(lang), here=here, root=root_of(here),
         title=item.title, date_=published_when(stored), org=org, publication=item.publication,
         paragraphs=item.paragraphs, body=body, attribution=item.attribution,
         image=item.image, sections=item.sections,
@@ -468,8 +476,8 @@ class Directory:
                      if li.spec.ref.lang == lang or len(self.all.feeds) == 1
                      for s in subscriptions(li.spec, self.site, self.formats)]
         return _render(
-            "index.html", lang=lang, w=words(lang), here=here, root=relative(here, ".") + "/",
-            home=posixpath.basename(here),
+            "index.html", lang=lang, w=words(lang), here=here, root=root_of(here),
+            home=here.rsplit("/", 1)[-1],
             languages=[(code, relative(here, index_path(code, self.site.default_lang)))
                        for code in LANGUAGES],
             rebuilt=when(now), newest=published_when(newest) if newest else None,
