@@ -163,3 +163,17 @@ def test_every_atom_feed_names_the_stylesheet_relative_to_itself(site: Site) -> 
         data = render_atom(feed_spec(ref, site), [stored()], site)
         assert data.split(b"\n")[1] == \
             f'<?xml-stylesheet type="text/xsl" href="{href}"?>'.encode()
+
+
+def test_the_directory_says_when_feeds_were_rebuilt_and_how_new_the_newest_item_is(
+        site: Site) -> None:
+    newest = stored("Newest", raw_date="01.03.2026")  # a text dump's item: a date, no time
+    spec = feed_spec(FeedRef("all", None, "en"), site)
+    files = listing_files([Listing(spec, 1, newest.updated)], {spec.ref.key: newest}, site,
+                          datetime(2026, 3, 20, 9, 0, 30, tzinfo=ALMATY))
+    facts = lxml_html.fromstring(files["index.html"]).find_class("facts")[0]
+    times = [(t.get("datetime"), t.text) for t in facts.iter("time")]
+    assert times == [("2026-03-20T09:00:30+05:00", "2026-03-20 09:00"),
+                     ("2026-03-01", "2026-03-01")]
+    assert "Feeds rebuilt at" in facts.text_content()
+    assert "Newest item" in facts.text_content()
