@@ -18,8 +18,8 @@ def write_if_changed(path: Path, data: bytes, *, durable: bool = True) -> bool:
     """Write ``data`` to ``path`` atomically unless it holds exactly that; True if written.
 
     ``durable=False`` skips the fsync before the rename: the swap is still atomic for every
-    reader and survives the process dying, but not a power cut. For pages made from what the
-    store holds (fsync was a third of the pages' cost in a big build on a busy disk).
+    reader and survives the process dying, but not a power cut. For the pages, which are many
+    (hundreds per big build, each an fsync of its own otherwise) and made again from the store.
     """
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
