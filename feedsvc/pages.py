@@ -2,7 +2,8 @@
 (``org/mfa.html`` next to ``org/mfa.atom``), a page for every item that has no source URL
 (``item/<id>.html``), and the static assets (CSS, the search/copy script, the feeds' XSLT).
 
-Pure like render.py: Jinja2 templates (autoescaped) in, bytes out; the clock is passed in.
+Pure like render.py (Jinja2 templates, autoescaped; bytes out; the clock passed in), apart from
+:func:`write_pages`, which publishes them.
 Links between pages are relative, so a built directory works on any host; addresses to
 subscribe to are absolute (built on the base URL), since they are copied into a reader.
 """

@@ -11,7 +11,9 @@ from lxml import html as lxml_html
 
 from feedsvc.model import ALMATY, FeedRef, Item, Origin, StoredItem
 from feedsvc.pages import (
+    FEED_FORMATS,
     Directory,
+    Format,
     changed_when,
     feed_page,
     item_page,
@@ -177,3 +179,15 @@ def test_the_directory_says_when_feeds_were_rebuilt_and_how_new_the_newest_item_
                      ("2026-03-01", "2026-03-01")]
     assert "Feeds rebuilt at" in facts.text_content()
     assert "Newest item" in facts.text_content()
+
+
+def test_subscribe_actions_offer_every_format_published_beside_the_feed(site: Site) -> None:
+    formats = (*FEED_FORMATS, Format("rss", "RSS", "application/rss+xml"))
+    spec = feed_spec(FeedRef("org", "mfa-brussels", "kk"), site)
+    tree = lxml_html.fromstring(feed_page(spec, [stored()], 1, site, formats))
+    assert [(link.get("type"), link.get("href")) for link in
+            tree.xpath('//link[@rel="alternate"]')] == [
+        ("application/atom+xml", BASE + "kk/org/mfa-brussels.atom"),
+        ("application/rss+xml", BASE + "kk/org/mfa-brussels.rss")]
+    assert [b.get("data-copy") for b in tree.xpath("//button[@class='copy']")] == [
+        BASE + "kk/org/mfa-brussels.atom", BASE + "kk/org/mfa-brussels.rss"]
