@@ -39,14 +39,25 @@
           <code><xsl:value-of select="$self"/></code>
         </p>
         <xsl:if test="$page">
-          <p><a href="{$page}"><xsl:value-of select="$page"/></a></p>
+          <p><a href="{$page}">
+            <xsl:choose>
+              <xsl:when test="$lang = 'ru'">Страница этой ленты</xsl:when>
+              <xsl:when test="$lang = 'kk'">Осы арнаның беті</xsl:when>
+              <xsl:otherwise>The page of this feed</xsl:otherwise>
+            </xsl:choose>
+          </a></p>
         </xsl:if>
         <ol>
           <xsl:for-each select="a:feed/a:entry">
             <li>
               <h2><a href="{a:link[@rel='alternate']/@href}"><xsl:value-of select="a:title"/></a></h2>
               <p class="meta">
-                <xsl:value-of select="substring(a:published | a:updated[not(../a:published)], 1, 10)"/>
+                <!-- feeds carry Almaty times; a text dump's item has a date only (00:00:00) -->
+                <xsl:variable name="when" select="(a:published | a:updated[not(../a:published)])[1]"/>
+                <xsl:value-of select="substring($when, 1, 10)"/>
+                <xsl:if test="substring($when, 12, 8) != '00:00:00'">
+                  <xsl:value-of select="concat(' ', substring($when, 12, 5))"/>
+                </xsl:if>
                 · <xsl:value-of select="a:author/a:name"/>
               </p>
               <p><xsl:value-of select="a:summary"/></p>
