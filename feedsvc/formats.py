@@ -33,6 +33,7 @@ from .render import (
     format_url,
     other_formats,
     sibling_links,
+    source_link,
 )
 from .text import summarise, xml_safe
 
@@ -103,9 +104,7 @@ def _add_item(fg: FeedGenerator, stored: StoredItem, site: Site, lang: str) -> N
     entry = fg.add_entry(order="append")
     entry.guid(stored.atom_id, permalink=False)
     entry.title(xml_safe(item.title))
-    link = entry_link(stored)
-    if link:
-        entry.link(href=link)
+    entry.link(href=entry_link(stored, site))
     entry.feedsvc.links = sibling_links(stored)
     entry.pubDate(item.published or stored.updated)
     entry.dc.dc_creator(xml_safe(_author_name(stored, site, lang)))
@@ -115,7 +114,7 @@ def _add_item(fg: FeedGenerator, stored: StoredItem, site: Site, lang: str) -> N
         entry.category(categories)
     summary = summarise(item.text) if item.paragraphs else ""
     entry.description(xml_safe(summary or item.title))
-    entry.content(xml_safe(entry_html(stored, lang, link)))
+    entry.content(xml_safe(entry_html(stored, lang, source_link(item))))
     if item.image:
         # RSS wants a length; 0 says "unknown" (we never download the picture)
         entry.enclosure(item.image, "0", mimetypes.guess_type(item.image)[0] or "image/jpeg")
@@ -163,12 +162,9 @@ def _author(name: str, url: str | None) -> dict[str, str]:
 
 def _json_item(stored: StoredItem, site: Site, lang: str) -> dict[str, object]:
     item = stored.item
-    link = entry_link(stored)
-    data: dict[str, object] = {"id": stored.atom_id}
-    if link:
-        data["url"] = link
+    data: dict[str, object] = {"id": stored.atom_id, "url": entry_link(stored, site)}
     data["title"] = item.title
-    data["content_html"] = entry_html(stored, lang, link)
+    data["content_html"] = entry_html(stored, lang, source_link(item))
     summary = summarise(item.text) if item.paragraphs else ""
     if summary:
         data["summary"] = summary

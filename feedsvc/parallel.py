@@ -175,7 +175,7 @@ class Workers:
 
     def render(self, keys: list[str], previous: dict[str, FeedRecord],
                meanwhile: Callable[[], None] | None = None
-               ) -> list[tuple[FeedRecord | str, bool]]:
+               ) -> list[tuple[FeedRecord | str, list[str]]]:
         """Render and publish ``keys`` split over the workers: the results of
         :func:`~feedsvc.publisher.publish_feeds`, in the order of ``keys``. ``meanwhile`` runs
         here while they work."""
@@ -187,7 +187,7 @@ class Workers:
                    for chunk in chunks if chunk]
         if meanwhile is not None:
             meanwhile()
-        by_key: dict[str, tuple[FeedRecord | str, bool]] = {}
+        by_key: dict[str, tuple[FeedRecord | str, list[str]]] = {}
         for chunk, future in zip((c for c in chunks if c), futures, strict=True):
             by_key.update(zip(chunk, future.result(), strict=True))
         return [by_key[key] for key in keys]
@@ -197,7 +197,7 @@ class Workers:
 
 
 def _render(keys: list[str], previous: dict[str, FeedRecord]
-            ) -> list[tuple[FeedRecord | str, bool]]:
+            ) -> list[tuple[FeedRecord | str, list[str]]]:
     assert _filing is not None and _site is not None
     # Rendering reads each entry once or twice: a small page cache does, and keeps the
     # workers' memory down (with 16 KiB pages the default 64 MiB would fill up).

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
+from . import pages
 from .config import Config, SourceConfig
 from .errors import FeedsvcError, SourceError
 from .filing import Filing
@@ -131,7 +132,7 @@ class Pipeline:
         self.clients = clients
         self.clock = clock
         self.parallel = parallel
-        self.publisher = Publisher(writer.store, site, config.out_dir)
+        self.publisher = Publisher(writer.store, site, config.out_dir, clock)
         self.health = Health(writer.call(writer.store.source_health))
         self.storer = Storer(writer.store, filing, self.health)
 
@@ -314,7 +315,7 @@ def make_pipeline(config: Config, *, clock: Clock | None = None, sleep: Sleep | 
     try:
         filing = Filing.load(config, writer.call(writer.store.live_organisations))
         site = Site(config.normalised_base_url, config.language, filing.registry,
-                    filing.topic_names, config.entry_cap)
+                    filing.topic_names, config.entry_cap, pages.fingerprint())
         clients = make_clients(config, sleep)
     except BaseException:
         writer.close()

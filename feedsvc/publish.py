@@ -14,8 +14,13 @@ from pathlib import Path
 from .errors import PublishError
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` atomically unless it holds exactly that; True if written."""
+def write_if_changed(path: Path, data: bytes, *, durable: bool = True) -> bool:
+    """Write ``data`` to ``path`` atomically unless it holds exactly that; True if written.
+
+    ``durable=False`` skips the fsync before the rename: the swap is still atomic for every
+    reader and survives the process dying, but not a power cut. For the pages, which are many
+    (hundreds per big build, each an fsync of its own otherwise) and made again from the store.
+    """
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
@@ -31,8 +36,9 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(temp, 0o644)
         os.replace(temp, path)
     except OSError as exc:

@@ -17,12 +17,14 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from .errors import PublishError
 from .formats import render_formats
 from .model import FeedRef
+from .pages import LISTING_FILES, listing_files, pages_for_feed, write_pages
 from .publish import remove_stale_temporaries, write_if_changed
 from .render import (
     DISTINCT_OPML,
@@ -32,7 +34,6 @@ from .render import (
     feed_updated,
     render_atom,
     render_distinct_opml,
-    render_index,
     render_opml,
 )
 from .store import FeedRecord, Store
@@ -40,7 +41,7 @@ from .store import FeedRecord, Store
 log = logging.getLogger(__name__)
 #: Below this many feeds, rendering in worker processes costs more than it saves.
 PARALLEL_MIN_FEEDS = 64
-LISTINGS = ("feeds.opml", DISTINCT_OPML, "index.html")
+LISTINGS = ("feeds.opml", DISTINCT_OPML, *LISTING_FILES)
 
 
 @dataclass(slots=True)
@@ -52,20 +53,22 @@ class PublishOutcome:
 
 
 def publish_feed(store: Store, key: str, site: Site, out_dir: Path,
-                 previous: FeedRecord | None) -> tuple[FeedRecord, bool]:
-    """Render one feed from the store and write it if its bytes changed.
+                 previous: FeedRecord | None) -> tuple[FeedRecord, list[str]]:
+    """Render one feed from the store (in every format, with its page and its entries' pages)
+    and write the files whose bytes changed: its record and the paths written.
 
-    Raises PublishError when the file cannot be written; nothing else is touched then.
+    Raises PublishError when a file cannot be written.
     """
     spec = feed_spec(FeedRef.from_key(key), site)
     entries = store.feed_entries(key, site.entry_cap)
     fallback = previous.updated if previous else None
     data = render_atom(spec, entries, site, fallback)
-    written = write_if_changed(out_dir / spec.path, data)
+    written = [spec.path] if write_if_changed(out_dir / spec.path, data) else []
     others = render_formats(spec, entries, site, fallback)  # the same feed as .rss and .json
-    for path, body in others.items():
-        written = write_if_changed(out_dir / path, body) or written
-    record = FeedRecord(key, spec.title, spec.path, store.feed_total(key),
+    written += [path for path, body in others.items() if write_if_changed(out_dir / path, body)]
+    total = store.feed_total(key)
+    written += write_pages(out_dir, pages_for_feed(spec, entries, total, site))
+    record = FeedRecord(key, spec.title, spec.path, total,
                         feed_updated(entries, fallback) if entries or fallback else None,
                         hashlib.sha256(data + b"".join(others.values())).hexdigest())
     return record, written
@@ -77,13 +80,13 @@ _SYSTEM_REFUSALS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EAC
 
 
 def publish_feeds(store: Store, keys: list[str], site: Site, out_dir: Path,
-                  previous: dict[str, FeedRecord]) -> list[tuple[FeedRecord | str, bool]]:
+                  previous: dict[str, FeedRecord]) -> list[tuple[FeedRecord | str, list[str]]]:
     """:func:`publish_feed` for each key; a feed that fails gives its error line instead.
 
     A refusal of the system (read-only or full disk, no permission) is raised: every other
     feed would fail the same way, and the operator needs one clear line, not one per feed.
     """
-    published: list[tuple[FeedRecord | str, bool]] = []
+    published: list[tuple[FeedRecord | str, list[str]]] = []
     for key in keys:
         try:
             published.append(publish_feed(store, key, site, out_dir, previous.get(key)))
@@ -91,7 +94,7 @@ def publish_feeds(store: Store, keys: list[str], site: Site, out_dir: Path,
             cause = exc.__cause__
             if isinstance(cause, OSError) and cause.errno in _SYSTEM_REFUSALS:
                 raise
-            published.append((str(exc), False))
+            published.append((str(exc), []))
     return published
 
 
@@ -100,16 +103,18 @@ class FeedRenderer(Protocol):
 
     def render(self, keys: list[str], previous: dict[str, FeedRecord],
                meanwhile: Callable[[], None] | None = None
-               ) -> list[tuple[FeedRecord | str, bool]]: ...
+               ) -> list[tuple[FeedRecord | str, list[str]]]: ...
 
 
 class Publisher:
     """Publishes what the store marks as changed into ``out_dir``, for one :class:`Site`."""
 
-    def __init__(self, store: Store, site: Site, out_dir: Path) -> None:
+    def __init__(self, store: Store, site: Site, out_dir: Path,
+                 clock: Callable[[], datetime]) -> None:
         self.store = store
         self.site = site
         self.out_dir = out_dir
+        self.clock = clock  # the directory says when the feeds were rebuilt
         self._swept = False  # leftovers of an interrupted run are removed once per process
 
     def regenerate(self, workers: FeedRenderer | None = None) -> PublishOutcome:
@@ -138,9 +143,8 @@ class Publisher:
                 failed.add(key)
                 log.error("publish.failed feed=%s error=%s", key, record)
                 continue
-            if written:
-                outcome.written.append(record.path)
-            else:
+            outcome.written += written
+            if record.path not in written:
                 outcome.unchanged += 1
             if records.get(record.feed) != record:
                 changed.append(record)
@@ -157,7 +161,7 @@ class Publisher:
         return outcome
 
     def _render(self, keys: list[str], records: dict[str, FeedRecord],
-                workers: FeedRenderer | None) -> list[tuple[FeedRecord | str, bool]]:
+                workers: FeedRenderer | None) -> list[tuple[FeedRecord | str, list[str]]]:
         if workers is not None and len(keys) >= PARALLEL_MIN_FEEDS:
             try:
                 # The search index is brought up to the new items while the workers render
@@ -175,11 +179,13 @@ class Publisher:
         site = self.site
         listings = [Listing(feed_spec(FeedRef.from_key(record.feed), site), record.total,
                             record.updated) for record in records.values()]
-        for name, data in (("feeds.opml", render_opml(listings, site)),
-                           (DISTINCT_OPML, render_distinct_opml(listings, site)),
-                           ("index.html", render_index(listings, site))):
+        heads = self.store.feed_heads(records)
+        files = {"feeds.opml": render_opml(listings, site),
+                 DISTINCT_OPML: render_distinct_opml(listings, site),
+                 **listing_files(listings, heads, site, self.clock())}
+        for name, data in files.items():
             try:
-                if write_if_changed(self.out_dir / name, data):
+                if write_if_changed(self.out_dir / name, data, durable=name.endswith(".opml")):
                     outcome.written.append(name)
             except PublishError as exc:
                 cause = exc.__cause__

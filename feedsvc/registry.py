@@ -25,6 +25,9 @@ class Organisation:
     parent: str | None = None
     names: dict[str, str] = field(default_factory=dict)
     known: bool = True  # False for slugs met in news but absent from every table
+    #: Names it had before others were laid over them (generated, fetched from gov.kz): not
+    #: shown, but a person may still search by them ("Брюссель" for the embassy in Belgium).
+    aliases: tuple[str, ...] = ()
 
     def name(self, lang: str) -> str | None:
         return self.names.get(lang) or self.names.get("en") or self.names.get("ru") \
@@ -37,7 +40,7 @@ class Registry:
     def __init__(self, organisations: Iterable[Organisation]) -> None:
         self._orgs = {org.slug: org for org in organisations}
         self.fingerprint = hashlib.sha256(
-            repr(sorted((o.slug, o.kind, o.parent, sorted(o.names.items()))
+            repr(sorted((o.slug, o.kind, o.parent, sorted(o.names.items()), o.aliases)
                         for o in self._orgs.values())).encode()
         ).hexdigest()[:16]
         self._chains: dict[str, tuple[str, ...]] = {}
@@ -105,11 +108,14 @@ class Registry:
             if base is None:
                 merged[update.slug] = update
                 continue
+            names = {**base.names, **{k: v for k, v in update.names.items() if v}}
+            replaced = [name for name in base.names.values() if name not in names.values()]
             merged[update.slug] = replace(
                 base,
                 kind=update.kind if update.kind != "other" else base.kind,
                 parent=update.parent or base.parent,
-                names={**base.names, **{k: v for k, v in update.names.items() if v}},
+                names=names,
+                aliases=tuple(dict.fromkeys([*base.aliases, *replaced, *update.aliases])),
             )
         return Registry(merged.values())
 

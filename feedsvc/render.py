@@ -1,4 +1,5 @@
-"""Items -> Atom (feedgen), OPML (lxml) and index.html. Pure: bytes out, no clock, no I/O.
+"""Items -> Atom (feedgen) and OPML (lxml); the pages for people are in pages.py. Pure: bytes
+out, no clock, no I/O.
 
 Everything in a feed is derived from the stored items, so the same items always give the same
 bytes: a feed's ``updated`` is its newest entry's, never "now".
@@ -10,6 +11,7 @@ import hashlib
 import html
 import json
 import mimetypes
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,13 +23,16 @@ from lxml import etree
 
 from . import __version__
 from .links import org_news_page
-from .model import ALMATY, FeedRef, StoredItem, uuid5_urn
+from .model import ALMATY, FeedRef, Item, StoredItem, uuid5_urn
 from .registry import Registry
 from .text import summarise, xml_safe
 
 PROJECT_URL = "https://github.com/feedsvc/feedsvc"
 #: A fixed date for feeds that have never had an entry, so their bytes are stable too.
 _EPOCH = datetime(2024, 1, 1, tzinfo=ALMATY)
+#: The XSLT that shows a feed in a browser, from the output directory's root (pages.py
+#: publishes it).
+FEED_XSL = "static/feed.xsl"
 
 CATEGORY_BY_KIND = {"all": "/all", "ministry": "/ministry", "org": "/organisation",
                     "topic": "/topic"}
@@ -71,12 +76,13 @@ class Site:
     registry: Registry
     topic_names: dict[str, dict[str, str]] = field(default_factory=dict)
     entry_cap: int = 50  # entries per feed
+    templates: str = ""  # a fingerprint of the page templates and assets (pages.fingerprint)
 
     @property
     def fingerprint(self) -> str:
         names = json.dumps(self.topic_names, sort_keys=True, ensure_ascii=False)
         parts = [__version__, self.base_url, str(self.entry_cap), self.default_lang,
-                 self.registry.fingerprint, names]
+                 self.registry.fingerprint, names, self.templates]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def url(self, path: str) -> str:
@@ -94,7 +100,7 @@ class FeedSpec:
     subtitle: str
     path: str
     self_url: str
-    html_url: str
+    html_url: str  # the feed's page on this site (feed_page_path)
     author: str
     author_uri: str | None
     feed_id: str | None = None  # a query feed's own; else the one made from ``ref``
@@ -109,19 +115,19 @@ def feed_spec(ref: FeedRef, site: Site) -> FeedSpec:
     lang = ref.lang
     words = labels(lang)
     path = ref.path(site.default_lang)
-    index_url = site.url("index.html")
+    page = site.url(feed_page_path(path))
     if ref.kind == "all":
         return FeedSpec(ref, words["all"], words["all_sub"], path, site.url(path),
-                        site.base_url, "gov.kz via feedsvc", site.base_url)
+                        page, "gov.kz via feedsvc", site.base_url)
     assert ref.slug is not None
     if ref.kind == "topic":
         name = site.topic_name(ref.slug, lang)
         return FeedSpec(ref, f"gov.kz: {name}", words["topic_sub"].format(name=name), path,
-                        site.url(path), index_url, "gov.kz via feedsvc", site.base_url)
+                        site.url(path), page, "gov.kz via feedsvc", site.base_url)
     name = site.registry.name(ref.slug, lang)
-    page = org_news_page(ref.slug, lang)
+    govkz = org_news_page(ref.slug, lang)
     return FeedSpec(ref, f"{name} — {words['news']}", words["org_sub"].format(name=name),
-                    path, site.url(path), page, name, page)
+                    path, site.url(path), page, name, govkz)
 
 
 def feed_id(ref: FeedRef) -> str:
@@ -215,7 +221,33 @@ def render_atom(spec: FeedSpec, entries: Sequence[StoredItem], site: Site,
     fg.register_extension("feedsvc", _NoFeedExtension, _EntryLinks, atom=True, rss=False)
     for stored in entries:
         _add_entry(fg, stored, site, spec.ref.lang)
-    return fg.atom_str(pretty=True, encoding="UTF-8")
+    return with_stylesheet(fg.atom_str(pretty=True, encoding="UTF-8"), spec.path)
+
+
+def with_stylesheet(document: bytes, path: str) -> bytes:
+    """``document`` with an ``xml-stylesheet`` instruction after its XML declaration, so a
+    browser shows the feed as a page; feed readers ignore it.
+
+    The address is relative to the feed: browsers apply only a stylesheet from the feed's
+    own origin, wherever the directory is served from.
+    """
+    declaration, rest = document.split(b"\n", 1)
+    if not declaration.startswith(b"<?xml "):
+        raise ValueError("an XML document starts with its declaration")
+    href = posixpath.relpath(FEED_XSL, posixpath.dirname(path) or ".")
+    instruction = f'<?xml-stylesheet type="text/xsl" href="{html.escape(href)}"?>'.encode()
+    return b"\n".join((declaration, instruction, rest))
+
+
+def feed_page_path(feed_path: str) -> str:
+    """The page published beside a feed: ``org/mfa.atom`` -> ``org/mfa.html``."""
+    return feed_path.removesuffix(".atom") + ".html"
+
+
+def item_page_path(atom_id: str) -> str:
+    """The page of an item without a source URL, named after its Atom id (which never
+    changes): ``item/<uuid>.html``."""
+    return f"item/{atom_id.removeprefix('urn:uuid:')}.html"
 
 
 def _add_entry(fg: FeedGenerator, stored: StoredItem, site: Site, lang: str) -> None:
@@ -226,11 +258,10 @@ def _add_entry(fg: FeedGenerator, stored: StoredItem, site: Site, lang: str) -> 
     entry.updated(stored.updated)
     if item.published is not None:
         entry.published(item.published)
-    link = entry_link(stored)
-    if link:
-        entry.feedsvc.add(link, "alternate", "text/html")
-        for sibling_lang, url in sibling_links(stored):
-            entry.feedsvc.add(url, "alternate", SIBLING_TYPE, sibling_lang)
+    link = entry_link(stored, site)
+    entry.feedsvc.add(link, "alternate", "text/html")
+    for sibling_lang, url in sibling_links(stored):
+        entry.feedsvc.add(url, "alternate", SIBLING_TYPE, sibling_lang)
     if item.image:
         entry.feedsvc.add(item.image, "enclosure",
                           mimetypes.guess_type(item.image)[0] or "image/jpeg")
@@ -239,14 +270,19 @@ def _add_entry(fg: FeedGenerator, stored: StoredItem, site: Site, lang: str) -> 
                   for term, label, scheme in entry_categories(stored, site, lang)]
     if categories:
         entry.category(categories)  # one call: feedgen redoes its list on every call
-    entry.content(xml_safe(entry_html(stored, lang, link)), type="html")
+    entry.content(xml_safe(entry_html(stored, lang, link if item.url else None)), type="html")
     summary = summarise(item.text) if item.paragraphs else ""
     if summary:
         entry.summary(xml_safe(summary))
 
 
-def entry_link(stored: StoredItem) -> str | None:
-    item = stored.item
+def entry_link(stored: StoredItem, site: Site) -> str:
+    """Where an entry leads: its source, or else its page on this site (item_page_path)."""
+    return source_link(stored.item) or site.url(item_page_path(stored.atom_id))
+
+
+def source_link(item: Item) -> str | None:
+    """The item's own page on gov.kz or elsewhere, when its source named one."""
     if not item.url:
         return None
     if item.url.startswith("https://www.gov.kz/"):
@@ -284,7 +320,7 @@ def entry_categories(stored: StoredItem, site: Site, lang: str) -> list[tuple[st
 
 def entry_html(stored: StoredItem, lang: str, link: str | None = None) -> str:
     """The entry's full content as an HTML fragment (escaped text, or sanitised API markup);
-    ``link``: the entry's link, when the caller has it already."""
+    ``link``: the item's source link, when the caller has it already."""
     item = stored.item
     parts: list[str] = []
     if item.image:
@@ -296,19 +332,19 @@ def entry_html(stored: StoredItem, lang: str, link: str | None = None) -> str:
                      for paragraph in item.paragraphs)
     if item.attribution:
         parts.append(f"<p><em>{html.escape(item.attribution, quote=False)}</em></p>")
-    link = link or entry_link(stored)
+    link = link or source_link(item)
     if link:
         label = labels(lang)["source"]
         parts.append(f'<p>{label}: <a href="{html.escape(link)}">{html.escape(link)}</a></p>')
     return "\n".join(parts) if parts else f"<p>{html.escape(item.title)}</p>"
 
 
-# --- OPML and the index page -----------------------------------------------------------------
+# --- OPML -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """One published feed as the OPML and the index page show it."""
+    """One published feed as the OPML and the directory pages show it."""
 
     spec: FeedSpec
     total: int
@@ -393,64 +429,3 @@ def render_distinct_opml(listings: Sequence[Listing], site: Site) -> bytes:
 
 def _with_language(title: str, lang: str, default_lang: str) -> str:
     return title if lang == default_lang else f"{title} [{lang}]"
-
-
-def render_index(listings: Sequence[Listing], site: Site) -> bytes:
-    """A page a person can use: feeds grouped, counts, last update, subscribe links."""
-    words = labels(site.default_lang)
-    esc = html.escape
-    groups = _groups(listings)
-    discovery = [li for kind, members in groups if kind in ("all", "ministry") for li in members]
-    head_links = "\n".join(
-        f'  <link rel="alternate" type="application/atom+xml" '
-        f'title="{esc(_with_language(li.spec.title, li.spec.ref.lang, site.default_lang))}" '
-        f'href="{esc(li.spec.self_url)}">' for li in discovery)
-    sections = []
-    for kind, members in groups:
-        rows = "\n".join(_index_row(li, site) for li in members)
-        sections.append(
-            f'<section id="{kind}">\n<h2>{esc(words[f"group_{kind}"])} ({len(members)})</h2>\n'
-            f"<table>\n<thead><tr><th>Feed</th><th>Language</th><th>Items</th>"
-            f"<th>Last update (Almaty)</th><th>Subscribe</th></tr></thead>\n<tbody>\n{rows}\n"
-            f"</tbody>\n</table>\n</section>")
-    opml_url = esc(site.url("feeds.opml"))
-    page = f"""<!DOCTYPE html>
-<html lang="{esc(site.default_lang)}">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>feedsvc: gov.kz news feeds</title>
-{head_links}
-  <style>
-    body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem;
-           padding: 0 1rem; line-height: 1.4; }}
-    table {{ border-collapse: collapse; width: 100%; margin-bottom: 2rem; }}
-    th, td {{ text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #ddd; }}
-    td.num {{ text-align: right; }}
-    td.when {{ white-space: nowrap; }}
-    code {{ background: #f4f4f4; padding: 0 .2rem; }}
-  </style>
-</head>
-<body>
-<h1>gov.kz news feeds</h1>
-<p>Atom feeds of the news of Kazakhstan's government bodies, made by
-<a href="{PROJECT_URL}">feedsvc</a> {esc(__version__)}. Paste a feed's address into your
-feed reader, or import <a href="{opml_url}">all feeds as OPML</a>.</p>
-{chr(10).join(sections)}
-</body>
-</html>
-"""
-    return page.encode("utf-8")
-
-
-def _index_row(listing: Listing, site: Site) -> str:
-    esc = html.escape
-    spec = listing.spec
-    updated = listing.updated.astimezone(ALMATY).strftime("%Y-%m-%d %H:%M") \
-        if listing.updated else "—"
-    return (f'<tr><td><a href="{esc(spec.html_url)}">{esc(spec.title)}</a></td>'
-            f"<td>{esc(spec.ref.lang)}</td><td class=\"num\">{listing.total}</td>"
-            f'<td class="when">{esc(updated)}</td>'
-            f'<td><a href="{esc(spec.self_url)}"><code>{esc(spec.path)}</code></a>'
-            f' <a href="{esc(format_url(spec.self_url, ".rss"))}">RSS</a>'
-            f' <a href="{esc(format_url(spec.self_url, ".json"))}">JSON</a></td></tr>')

@@ -73,8 +73,15 @@ _CONTENT_TYPES = {
     ".json": ("application/feed+json", FEED_CACHE_CONTROL),  # the only JSON we publish
     ".opml": ("text/x-opml; charset=utf-8", FEED_CACHE_CONTROL),
     ".html": ("text/html; charset=utf-8", INDEX_CACHE_CONTROL),
+    # the pages' assets (feedsvc/static): browsers refuse a stylesheet or script served
+    # under another type, and apply the feeds' XSLT only when it is served as XML
+    ".css": ("text/css; charset=utf-8", INDEX_CACHE_CONTROL),
+    ".js": ("text/javascript; charset=utf-8", INDEX_CACHE_CONTROL),
+    ".xsl": ("application/xslt+xml; charset=utf-8", INDEX_CACHE_CONTROL),
 }
 _OTHER = ("application/octet-stream", INDEX_CACHE_CONTROL)
+#: A feed's type for a browser opening it (see opens_as_page).
+FEED_AS_PAGE_TYPE = "application/xml; charset=utf-8"
 
 IN_MEMORY_MAX_BYTES = 1 << 20  # larger files are streamed from a worker thread
 GZIP_MIN_BYTES = 500  # below this the gzip header costs more than it saves
@@ -152,24 +159,39 @@ class OutDirFiles(StaticFiles):
         Our content type and Cache-Control are set before the 304 check so a 304 carries them.
         """
         request_headers = Headers(scope=scope)
-        response = _file_response(full_path, stat_result, status_code)
+        accept = request_headers.get("accept", "")
+        response = _file_response(full_path, stat_result, status_code, accept)
         if self.is_not_modified(response.headers, request_headers):
             return NotModifiedResponse(response.headers)
         if (scope["method"] == "GET" and "range" not in request_headers
                 and stat_result.st_size <= IN_MEMORY_MAX_BYTES):
-            return _in_memory_response(full_path, status_code) or response
+            return _in_memory_response(full_path, status_code, accept) or response
         return response
 
 
 def _file_response(full_path: str | os.PathLike[str], stat_result: os.stat_result,
-                   status_code: int) -> FileResponse:
-    media_type, cache_control = _CONTENT_TYPES.get(Path(full_path).suffix.lower(), _OTHER)
+                   status_code: int, accept: str = "") -> FileResponse:
+    suffix = Path(full_path).suffix.lower()
+    media_type, cache_control = _CONTENT_TYPES.get(suffix, _OTHER)
     headers = {"Cache-Control": cache_control, "Vary": "Accept-Encoding"}
+    if suffix == ".atom":
+        headers["Vary"] = "Accept-Encoding, Accept"
+        if opens_as_page(accept):
+            media_type = FEED_AS_PAGE_TYPE
     return FileResponse(full_path, status_code=status_code, stat_result=stat_result,
                         media_type=media_type, headers=headers)
 
 
-def _in_memory_response(full_path: str | os.PathLike[str], status_code: int) -> Response | None:
+def opens_as_page(accept: str) -> bool:
+    """Whether a request for a feed comes from a browser opening it as a page: it asks for
+    HTML and not for Atom. Browsers show ``application/atom+xml`` as plain text and apply the
+    feed's XSLT only to XML; feed readers ask for Atom, or for anything, and get Atom."""
+    accept = accept.lower()
+    return "text/html" in accept and "atom" not in accept
+
+
+def _in_memory_response(full_path: str | os.PathLike[str], status_code: int,
+                        accept: str = "") -> Response | None:
     """The whole file in one read, with headers from the same open file; None: stream it.
 
     Why: ``FileResponse`` streams through a worker thread per 64 KiB chunk (plus open and close);
@@ -186,7 +208,7 @@ def _in_memory_response(full_path: str | os.PathLike[str], status_code: int) -> 
         raise HTTPException(status_code=404) from None
     if len(data) != snapshot.st_size:
         return None  # written to in place while we read: not our publisher; stream it
-    headers = _file_response(full_path, snapshot, status_code).headers
+    headers = _file_response(full_path, snapshot, status_code, accept).headers
     return Response(data, status_code=status_code, headers=dict(headers))
 
 

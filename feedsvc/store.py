@@ -623,6 +623,15 @@ class Store:
             (feed, limit)).fetchall()
         return _with_siblings(self.db, [_stored(row) for row in rows])
 
+    def feed_heads(self, feeds: Iterable[str]) -> dict[str, StoredItem]:
+        """The newest entry of each feed that has one (the directory's latest headlines)."""
+        heads = {}
+        for feed in feeds:
+            newest = self.feed_entries(feed, 1)
+            if newest:
+                heads[feed] = newest[0]
+        return heads
+
     def feed_total(self, feed: str) -> int:
         row = self.db.execute("SELECT total FROM feed_counts WHERE feed = ?", (feed,)).fetchone()
         return int(row[0]) if row else 0

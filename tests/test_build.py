@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from lxml import etree
+from markupsafe import escape
 
 import feedsvc.parallel as parallel_module
 import feedsvc.pipeline as pipeline_module
@@ -117,12 +119,12 @@ def test_feed_has_the_required_atom_metadata(seeded: Site) -> None:
     assert meta.title and meta.updated and meta.author
     rels = {(link.rel, link.type): link.href for link in meta.links}
     assert rels["self", "application/atom+xml"] == BASE + "org/mfa-brussels.atom"
-    assert rels["alternate", "text/html"].startswith(
-        "https://www.gov.kz/memleket/entities/mfa-brussels")
     # the same feed in the other formats
     assert rels["alternate", "application/rss+xml"] == BASE + "org/mfa-brussels.rss"
     assert rels["alternate", "application/feed+json"] == BASE + "org/mfa-brussels.json"
     assert meta.link == rels["alternate", "text/html"]  # what readers open as the feed's page
+    assert rels["alternate", "text/html"] == BASE + "org/mfa-brussels.html"  # the feed's page
+    assert meta.author_detail.href.startswith("https://www.gov.kz/memleket/entities/mfa-brussels")
     assert meta.generator == "feedsvc"
     entry = feed.entries[0]
     assert entry.link == link("mfa-brussels", 1157092)
@@ -211,7 +213,10 @@ def test_changed_body_moves_updated_keeps_id_and_rewrites_only_its_feeds(seeded:
               if tag.scheme == BASE + "topic/"}
     assert topics, "the story should have at least one topic"
     feeds = {"all.atom", "org/mfa-brussels.atom", "ministry/mfa.atom"} | topics
-    assert changed == {"feeds.opml", "feeds-distinct.opml", "index.html"} | with_formats(feeds)
+    pages = {name.replace(".atom", ".html") for name in feeds}
+    listings = {"feeds.opml", "feeds-distinct.opml", "opml/mfa.opml", "index.html",
+                "kk/index.html", "ru/index.html"}
+    assert changed == with_formats(feeds) | pages | listings
     assert sum(o.changed for o in report.sources) == 1
     entry = seeded.feed("org/mfa-brussels.atom").entries[0]
     previous = old[entry.title]
@@ -326,16 +331,41 @@ def test_index_page_lists_feeds_with_counts_and_autodiscovery(seeded: Site) -> N
     assert f'<link rel="alternate" type="application/atom+xml" title="gov.kz: all news" ' \
            f'href="{BASE}all.atom">' in page
     assert f'href="{BASE}org/mfa-kuveyt.atom"' in page
-    assert '<td class="num">25</td>' in page
-    assert f'href="{BASE}feeds.opml"' in page
+    assert 'href="org/mfa-kuveyt.html"' in page
+    assert 'Items: 25' in page
+    assert 'href="feeds.opml"' in page and 'href="opml/mfa.opml"' in page
 
 
-def test_every_url_in_the_output_is_absolute(seeded: Site) -> None:
-    for path in [*seeded.out.rglob("*.atom"), seeded.out / "feeds.opml",
-                 seeded.out / "index.html"]:
+def test_every_url_in_feeds_and_opml_is_absolute(seeded: Site) -> None:
+    for path in [*seeded.out.rglob("*.atom"), *seeded.out.rglob("*.opml")]:
         text = path.read_text(encoding="utf-8")
+        # the stylesheet instruction is relative on purpose (see render.with_stylesheet)
+        text = re.sub(r"<\?xml-stylesheet [^>]*\?>", "", text)
         for url in re.findall(r'(?:href|xmlUrl|htmlUrl|scheme|src)="([^"]*)"', text):
             assert url.startswith(("http://", "https://")), (path, url)
+
+
+def test_every_entry_has_a_link_and_items_without_a_source_get_a_page(seeded: Site) -> None:
+    entries = seeded.feed("all.atom").entries
+    assert all(entry.link for entry in entries)
+    own = [entry for entry in entries if entry.link.startswith(BASE + "item/")]
+    assert len(own) == 10  # the seeds' items without a "Source :" line
+    for entry in own:
+        page = (seeded.out / entry.link.removeprefix(BASE)).read_text(encoding="utf-8")
+        assert str(escape(entry.title)) in page
+
+
+def test_the_feeds_point_at_their_stylesheet_and_their_page(seeded: Site) -> None:
+    for path in ["all.atom", "org/mfa-brussels.atom"]:
+        data = (seeded.out / path).read_bytes()
+        href = "static/feed.xsl" if "/" not in path else "../static/feed.xsl"
+        assert data.splitlines()[1] == \
+            f'<?xml-stylesheet type="text/xsl" href="{href}"?>'.encode()
+        page = path.replace(".atom", ".html")
+        assert {link.href for link in seeded.feed(path).feed.links
+                if link.rel == "alternate" and link.type == "text/html"} == {BASE + page}
+        assert (seeded.out / page).is_file()
+    assert (seeded.out / "static" / "feed.xsl").is_file()
 
 
 def test_changing_the_base_url_rewrites_every_feed(seeded: Site) -> None:
@@ -487,14 +517,16 @@ def test_a_big_build_from_the_command_line_goes_parallel_and_writes_what_one_pro
     run = subprocess.run(
         [sys.executable, "-m", "feedsvc.cli", "build", "--source", "corpus", "--out",
          str(tmp_path / "parallel"), "--db", str(tmp_path / "parallel.sqlite3"),
-         "--base-url", BASE], capture_output=True, text=True, timeout=300, check=False)
+         "--base-url", BASE], capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "SOURCE_DATE_EPOCH": "1774000000"})  # both builds, one clock
     assert run.returncode == 0, run.stderr[-2000:]
     assert f"build.parallel sources={len(files)} " in run.stderr
     assert "parallel_failed" not in run.stderr
 
     serial = Site(tmp_path / "serial")
     config = serial.config(Path("corpus"))
-    pipeline = make_pipeline(config, parallel=False)
+    pipeline = make_pipeline(config, parallel=False,
+                             clock=lambda: datetime.fromtimestamp(1774000000, UTC))
     try:
         report = pipeline.refresh()
     finally:

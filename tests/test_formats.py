@@ -22,7 +22,8 @@ from test_query_feeds import ITEMS, dump, serve
 
 from support import ROOT, Site
 
-VALIDATOR = Path("/work/shared/tools/validate-feed")
+#: The W3C Feed Validation Service's own checker, in the shared/ folder beside the repository.
+VALIDATOR = ROOT.parent / "shared" / "tools" / "validate-feed"
 FEEDSVC = [sys.executable, "-m", "feedsvc.cli"]
 
 
@@ -158,12 +159,13 @@ def test_the_opml_offers_every_format(built: Site) -> None:
         assert outline.get("jsonUrl") == atom.removesuffix(".atom") + ".json"
 
 
-def test_the_index_page_offers_every_format(built: Site) -> None:
-    page = (built.out / "index.html").read_text()
+def test_the_index_pages_offer_every_format(built: Site) -> None:
     for name in atom_paths(built):
+        lang = name.split("/")[0] if name.split("/")[0] in ("kk", "ru") else ""
+        page = (built.out / lang / "index.html").read_text()  # each language's directory
         stem = "http://feeds.test/" + name.removesuffix(".atom")
-        assert f'<a href="{stem}.rss">RSS</a>' in page, name
-        assert f'<a href="{stem}.json">JSON</a>' in page, name
+        assert f'href="{stem}.rss" type="application/rss+xml">RSS</a>' in page, name
+        assert f'href="{stem}.json" type="application/feed+json">JSON Feed</a>' in page, name
 
 
 def test_an_unchanged_build_rewrites_no_format(built: Site) -> None:
@@ -219,7 +221,8 @@ def validate(path: Path, url: str) -> str:
     return result.stdout
 
 
-needs_validator = pytest.mark.skipif(not VALIDATOR.is_file(),
+# Skipped only outside CI: under CI=true a missing validator fails the tests.
+needs_validator = pytest.mark.skipif(not VALIDATOR.is_file() and not os.environ.get("CI"),
                                      reason="the offline W3C feed validator is not installed")
 
 

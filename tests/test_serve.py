@@ -298,6 +298,45 @@ def test_large_file_is_streamed_whole(serve: Callable[..., FeedServer], site: Pa
     assert response.content == big.encode("utf-8")
 
 
+BROWSER_ACCEPT = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
+                  "image/webp,*/*;q=0.8")
+
+
+@pytest.mark.parametrize(("accept", "expected"), [
+    (BROWSER_ACCEPT, "application/xml; charset=utf-8"),
+    ("application/atom+xml, application/rss+xml;q=0.9, text/html;q=0.1",
+     "application/atom+xml; charset=utf-8"),
+    ("*/*", "application/atom+xml; charset=utf-8"),
+    ("", "application/atom+xml; charset=utf-8"),
+])
+def test_a_browser_opening_a_feed_gets_it_as_xml_so_its_stylesheet_applies(
+        server: FeedServer, accept: str, expected: str) -> None:
+    response = get_raw_bytes(server, "/all.atom", {"Accept": accept} if accept else {})
+    response.read()
+    assert response.status == 200
+    assert response.getheader("Content-Type") == expected
+    assert "Accept" in response.getheader("Vary").split(", ")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("style.css", "text/css; charset=utf-8"),
+    ("site.js", "text/javascript; charset=utf-8"),
+    ("feed.xsl", "application/xslt+xml; charset=utf-8"),
+])
+def test_page_assets_are_served_with_their_types(tmp_path: Path, name: str,
+                                                 expected: str) -> None:
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / name).write_text("/* x */", encoding="utf-8")
+    feed_server = FeedServer(make_app(tmp_path), "127.0.0.1", 0)
+    feed_server.start()
+    try:
+        response = get_raw_bytes(feed_server, f"/static/{name}", {})
+        response.read()
+        assert response.getheader("Content-Type") == expected
+    finally:
+        feed_server.stop()
+
+
 # --- compression -------------------------------------------------------------------------------
 
 
@@ -306,7 +345,7 @@ def test_gzip_when_the_client_accepts_it(server: FeedServer, site: Path) -> None
     body = response.read()
     assert response.status == 200
     assert response.getheader("Content-Encoding") == "gzip"
-    assert response.getheader("Vary") == "Accept-Encoding"
+    assert response.getheader("Vary") == "Accept-Encoding, Accept"  # see opens_as_page
     assert gzip.decompress(body) == (site / "all.atom").read_bytes()
 
 
@@ -314,7 +353,7 @@ def test_plain_when_the_client_does_not_accept_gzip(server: FeedServer, site: Pa
     response = get_raw_bytes(server, "/all.atom", {"Accept-Encoding": "identity"})
     assert response.read() == (site / "all.atom").read_bytes()
     assert response.getheader("Content-Encoding") is None
-    assert response.getheader("Vary") == "Accept-Encoding"
+    assert response.getheader("Vary") == "Accept-Encoding, Accept"
 
 
 def test_gzipped_response_has_a_weak_etag_that_still_gives_304(server: FeedServer) -> None:
