@@ -128,6 +128,8 @@ class Snapshot:
     rows: dict[str, ItemRow]
     sightings: dict[str, dict[str, tuple[str, Item]]]  # atom -> source -> (hash, item)
     next_id: int = 1  # the store's id for the first new item
+    #: Items with a higher id have never been published: no reader has seen them yet.
+    published_upto: int = 0
 
 
 @dataclass(slots=True)
@@ -143,7 +145,6 @@ class Changes:
     changed: int = 0
     unchanged: int = 0
     first_sightings: int = 0  # stories this source had not told before
-    created: set[str] = field(default_factory=set)
 
     @property
     def dirty_feeds(self) -> set[str]:
@@ -191,12 +192,14 @@ def feed_order(seconds: int, news_id: int | None, atom_id: str) -> SortKey:
 
 
 def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: datetime,
-           file: Filer, fresh: set[str]) -> Changes:
+           file: Filer) -> Changes:
     """What storing ``sightings`` from ``source`` changes.
 
-    ``fresh`` holds items created earlier in the same build: their ``updated`` stays their
-    publication time however many sources add to them, so a first build gives the same feeds
-    whatever order the files come in. A later change moves ``updated`` to ``now``.
+    A story no reader has seen yet (never published: its id is above
+    ``snapshot.published_upto``) keeps its publication time as ``updated`` however many
+    sources add to it, before or after a crash, in one refresh or several: the published
+    result does not depend on how the sources were split between runs. Once published, a
+    change moves ``updated`` to ``now``.
     """
     changes = Changes()
     next_id = snapshot.next_id
@@ -214,7 +217,7 @@ def decide(source: str, sightings: list[Sighting], snapshot: Snapshot, now: date
             _decide_new(changes, source, atom_id, item_id, parts[0], now_iso, now_seconds, file)
             continue
         sighting = parts[0].item if len(parts) == 1 else merge_sightings([p.item for p in parts])
-        _decide_one(changes, source, atom_id, item_id, sighting, snapshot, now, file, fresh)
+        _decide_one(changes, source, atom_id, item_id, sighting, snapshot, now, file)
     changes.new_ids = range(snapshot.next_id, next_id)
     return changes
 
@@ -229,14 +232,13 @@ def _decide_new(changes: Changes, source: str, atom_id: str, item_id: int, sight
     key = feed_order(moment, digest.news_id, atom_id)
     changes.new += 1
     changes.first_sightings += 1
-    changes.created.add(atom_id)
     changes.items.append(ItemWrite(digest, item_id, atom_id, digest.published or now_iso,
                                    now_iso, filed.topics, filed.feeds, key, source))
     _count_new(changes, filed.feeds)
 
 
 def _decide_one(changes: Changes, source: str, atom_id: str, item_id: int, sighting: Item,
-                snapshot: Snapshot, now: datetime, file: Filer, fresh: set[str]) -> None:
+                snapshot: Snapshot, now: datetime, file: Filer) -> None:
     row = snapshot.rows.get(atom_id)
     stored = snapshot.sightings.get(atom_id, {})
     previous = stored.get(source)
@@ -263,10 +265,9 @@ def _decide_one(changes: Changes, source: str, atom_id: str, item_id: int, sight
     topics, feeds = file(merged)
     if row is None:
         changes.new += 1
-        changes.created.add(atom_id)
         first_seen, updated = now, merged.published or now
-    elif atom_id in fresh:
-        # Another copy of a story this refresh created: still one new item, not a change, and
+    elif row.item_id > snapshot.published_upto:
+        # Another copy of a story not yet published: still one new item, not a change, and
         # dated as if all its copies had come at once.
         first_seen, updated = row.first_seen, merged.published or row.first_seen
         changes.unchanged += 1

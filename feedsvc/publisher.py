@@ -128,6 +128,7 @@ class Publisher:
             self._swept = True
         records = store.feed_records()
         dirty = store.dirty_feeds()
+        newest_item = store.next_item_id() - 1  # the writer's: no item comes in meanwhile
         todo = set(dirty)
         fingerprint = self.site.fingerprint
         if store.get_meta("render") != fingerprint:
@@ -153,6 +154,7 @@ class Publisher:
         with store.transaction():
             store.save_feed_records(changed)
             store.set_meta("render", fingerprint)
+            store.set_meta("published_upto", str(newest_item))
             store.clear_dirty(set(dirty) - failed)
             store.mark_dirty(failed)
         if outcome.written:

@@ -448,6 +448,16 @@ class Store:
                 f"WHERE k.key IN ({marks})", chunk))
         return found
 
+    def published_upto(self) -> int | None:
+        """The highest item id the last publication covered (items above it were never
+        published), or None in a store from before this was recorded."""
+        value = self.get_meta("published_upto")
+        return int(value) if value is not None else None
+
+    def mark_published(self) -> None:
+        """Record that every item stored so far has been published."""
+        self.set_meta("published_upto", str(self.next_item_id() - 1))
+
     def next_item_id(self) -> int:
         """The id the next new item gets. Ask inside a write transaction, which keeps it
         valid until the transaction ends: ids are handed out by the caller, so one batch of

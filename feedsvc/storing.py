@@ -94,9 +94,6 @@ class Run:
     """What one refresh remembers between the chunks it stores (only the writer touches it)."""
 
     number: int = field(default_factory=lambda: next(_run_numbers))
-    #: Atom ids this refresh created: their ``updated`` stays their publication time however
-    #: many of its sources add to them, so the result does not depend on how sources are split.
-    fresh: set[str] = field(default_factory=set)
     #: Identity key -> Atom id of every key this refresh wrote, when it began on an empty
     #: store: its look-ups then need no SQL (a first build looks up 175,000 keys per 100,000
     #: items, nearly all unknown). Dropped when another refresh writes in between.
@@ -114,7 +111,11 @@ class Storer:
 
     def plan(self, chosen: list[Source]) -> tuple[dict[str, Any], bool]:
         """Each source's saved state, and whether the store is empty."""
-        return {s.name: self.store.source_state(s.name) for s in chosen}, self.store.is_empty()
+        store = self.store
+        if store.published_upto() is None:  # a store from before it was recorded
+            with store.transaction():
+                store.mark_published()  # everything it holds was published
+        return {s.name: store.source_state(s.name) for s in chosen}, store.is_empty()
 
     def is_known(self, name: str, item: Item) -> bool:
         """True when the store holds exactly ``item`` as source ``name`` told it."""
@@ -162,7 +163,6 @@ class Storer:
         else:
             outcome.new, outcome.changed, outcome.unchanged = (changes.new, changes.changed,
                                                                changes.unchanged)
-            run.fresh |= changes.created
             if run.keys is not None:
                 for key, _, atom_id in changes.keys:
                     run.keys.setdefault(key, atom_id)
@@ -184,7 +184,7 @@ class Storer:
             sightings = group_sightings(result.items)
         now = now.astimezone(ALMATY)
         changes = decide(name, sightings, self._snapshot(run, sightings), now,
-                         self.filing.file, run.fresh)
+                         self.filing.file)
         store.write_items(changes.items)
         store.write_keys((key, item_id) for key, item_id, _ in changes.keys)
         store.write_sightings(changes.sightings, now)
@@ -203,7 +203,8 @@ class Storer:
         else:  # the store was empty: every key it knows, this refresh wrote and remembers
             keys = {key: known[key] for s in sightings for key in s.keys if key in known}
         atoms = set(keys.values())
-        return Snapshot(keys, store.item_rows(atoms), store.sightings(atoms), store.next_item_id())
+        return Snapshot(keys, store.item_rows(atoms), store.sightings(atoms), store.next_item_id(),
+                        store.published_upto() or 0)
 
     def _failed(self, outcome: SourceOutcome, message: str, now: datetime,
                 source: Source) -> SourceOutcome:

@@ -530,3 +530,28 @@ def test_a_feed_that_cannot_be_written_is_reported_the_others_published_and_it_h
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert feedparser.parse(blocker.read_bytes()).entries
+
+
+def test_a_story_stored_in_two_refreshes_before_it_is_published_is_dated_as_in_one(
+        tmp_path: Path) -> None:
+    """What a crash between two chunks of a build leaves, or two daemon jobs before the next
+    publication: no reader has seen the story, so its second copy is no change."""
+    site = Site(tmp_path)
+    first = site.add("a.txt", story("One story", "Short.", news_link("mfa", 1157004)))
+    second = site.add("b.txt", story("One story", "A longer body of the story.",
+                                     news_link("mfa", 1157004)))
+    pipeline = make_pipeline(site.config(), clock=site.clock)
+    try:
+        assert pipeline.refresh([TextDumpFile(first)], publish=False).ok
+        site.clock.advance(hours=3)
+        report = pipeline.refresh([TextDumpFile(second)])
+    finally:
+        pipeline.close()
+    assert sum(o.changed for o in report.sources) == 0
+    entry = site.feed("all.atom").entries[0]
+    assert entry.updated == entry.published == "2026-03-01T00:00:00+05:00"
+    site.clock.advance(hours=3)  # once published, a new copy is a change
+    second.write_text(story("One story", "Edited after it was published.",
+                            news_link("mfa", 1157004)), encoding="utf-8")
+    assert sum(o.changed for o in site.build().sources) == 1
+    assert site.feed("all.atom").entries[0].updated != "2026-03-01T00:00:00+05:00"
