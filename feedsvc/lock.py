@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from .errors import AlreadyRunning, EnvironmentFailure, environment_error
@@ -66,9 +67,58 @@ def store_lock(db: Path) -> OwnerLock:
     return OwnerLock(store.with_name(store.name + ".lock"))
 
 
-def owner_locks(db: Path, out_dir: Path) -> list[OwnerLock]:
+def _workers_lock(db: Path) -> Path:
+    store = db.resolve()
+    return store.with_name(store.name + ".workers-lock")
+
+
+def hold_for_worker(db: Path) -> int:
+    """Taken by each worker process of a build, for its life (a shared ``flock``): a worker
+    outlives a parent killed with SIGKILL by a moment, and must not write into the output
+    while the next owner does (see :class:`PreviousWorkersGone`)."""
+    fd = os.open(_workers_lock(db), os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+class PreviousWorkersGone:
+    """Entered after the owner locks: waits until no worker of a previous owner is alive.
+
+    Workers end themselves soon after their parent dies (feedsvc.parallel), and only then
+    does the next build or daemon touch the output directory.
+    """
+
+    def __init__(self, db: Path, timeout: float = 30.0) -> None:
+        self.path = _workers_lock(db)
+        self.timeout = timeout
+
+    def __enter__(self) -> PreviousWorkersGone:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return self  # the store lock beside it was made: this is as good as it gets
+        deadline = time.monotonic() + self.timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return self
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise AlreadyRunning(str(self.path), "the worker processes of a "
+                                             "previous build") from None
+                    time.sleep(0.05)
+        finally:
+            os.close(fd)  # the exclusive hold is only a test: released here
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def owner_locks(db: Path, out_dir: Path) -> list[OwnerLock | PreviousWorkersGone]:
     """The locks a build or daemon must hold: one beside the store, one beside the output
     directory. Not inside it: a lock file there would be published and its mtime would change
     on every run."""
     out = out_dir.resolve()
-    return [store_lock(db), OwnerLock(out.with_name(f".{out.name}.feedsvc-lock"))]
+    return [store_lock(db), OwnerLock(out.with_name(f".{out.name}.feedsvc-lock")),
+            PreviousWorkersGone(db)]

@@ -29,6 +29,7 @@ from .config import Config
 from .errors import SourceError
 from .filing import Filing
 from .ingest import Sighting, group_sightings
+from .lock import hold_for_worker
 from .model import Item
 from .publisher import publish_feeds
 from .registry import Organisation
@@ -38,6 +39,7 @@ from .store import FeedRecord, Store
 
 _filing: Filing | None = None
 _site: Site | None = None
+_workers_hold: int | None = None  # see lock.hold_for_worker
 RENDER_CACHE_MIB = 8
 #: How much lower the workers' scheduling priority is than the main process's (see below).
 WORKER_NICENESS = 5
@@ -79,8 +81,9 @@ def _start_worker(config: Config, live: list[Organisation], site: Site, parent: 
     two thirds of a core while the workers read ahead; at a lower priority they take what it
     leaves (a 100,000-item build: 4-7 % faster in alternating runs, and less CPU in all).
     """
-    global _filing, _site
+    global _filing, _site, _workers_hold
     _exit_with(parent)
+    _workers_hold = hold_for_worker(config.db)
     if hasattr(os, "nice"):
         os.nice(WORKER_NICENESS)
     _filing = Filing.load(config, live)

@@ -580,3 +580,27 @@ def test_workers_exit_when_a_build_is_killed(big_corpus: Path, tmp_path: Path) -
     while time.monotonic() < end and any(_alive(pid) for pid in workers):
         time.sleep(0.1)
     assert not [pid for pid in workers if _alive(pid)]
+
+
+def test_a_build_waits_for_the_workers_of_a_killed_one(tmp_path: Path) -> None:
+    """A worker outlives its killed parent by a moment; the next build must not write the
+    output while it might (it holds the workers' lock until it exits)."""
+    site = Site(tmp_path)
+    site.copy_seeds()
+    marker = tmp_path / "released"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time, pathlib\n"
+         "from feedsvc.lock import hold_for_worker\n"
+         f"hold_for_worker(pathlib.Path({str(site.db)!r}))\n"
+         "print('held', flush=True)\n"
+         "time.sleep(1.5)\n"
+         f"pathlib.Path({str(marker)!r}).write_text('x')\n"],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    build = subprocess.run([sys.executable, "-m", "feedsvc.cli", "build", "--source",
+                            str(site.src), "--out", str(site.out), "--db", str(site.db)],
+                           capture_output=True, text=True, timeout=120)
+    holder.wait(timeout=30)
+    assert build.returncode == 0, build.stderr
+    assert marker.stat().st_mtime_ns <= (site.out / "all.atom").stat().st_mtime_ns
