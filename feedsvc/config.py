@@ -94,9 +94,16 @@ class Config:
         return self.base_url if self.base_url.endswith("/") else self.base_url + "/"
 
 
+#: A gov.kz link written without its scheme (``www.gov.kz/memleket/...``, ``gov.kz/...``).
+_GOVKZ_WITHOUT_SCHEME = re.compile(r"(?i)^(www\.)?gov\.kz(/|$)")
+
+
 def source_from_string(text: str, langs: tuple[str, ...] = (), interval: float | None = None,
                        enabled: bool = True) -> SourceConfig:
-    """A ``--source`` value: an http(s) URL is a gov.kz link, anything else a path."""
+    """A ``--source`` value: an http(s) URL is a gov.kz link, anything else a path; a gov.kz
+    link without ``https://`` is taken as the link when no such file exists."""
+    if _GOVKZ_WITHOUT_SCHEME.match(text) and not Path(text).exists():
+        text = "https://" + text
     return SourceConfig(text, kind_of(text).name, langs, interval, enabled)
 
 

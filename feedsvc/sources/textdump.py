@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from ..config import Config, SourceConfig
 
 TEXT_SUFFIXES = (".txt", ".text")
+#: A missing "file" that reads like a web address without its scheme (``example.org/news``).
+_LOOKS_LIKE_ADDRESS = re.compile(
+    r"(?i)^(?!.*\.(txt|text)$)(www\.)?[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}(/|$)")
 
 # A title line ends in whitespace and DD.MM.YYYY. Only the last 10 characters can hold the date,
 # so only they are searched (a ".*?" prefix here once made parsing quadratic); the whitespace
@@ -597,7 +600,9 @@ def read_dump(path: Path, previous: dict[str, Any] | None) -> SourceResult:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise SourceFileError(name, "no such file") from None
+        hint = ("; if it is a web address, write it with https://"
+                if _LOOKS_LIKE_ADDRESS.match(name) else "")
+        raise SourceFileError(name, "no such file" + hint) from None
     except OSError as exc:
         raise SourceFileError(name, f"cannot read: {exc.strerror}") from exc
     if not path.is_file():
