@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ConfigError, InvalidSourceURL
 from .links import LANGUAGES, parse_govkz_link
-from .sources import KINDS, kind_of
+from .sources import KINDS, is_portal_link, kind_of
 
 DEFAULT_SOURCE = "seeds"
 DEFAULT_OUT = "feeds"
@@ -39,6 +39,87 @@ class GovkzConfig:
     max_response_bytes: int = 10_000_000
     failure_threshold: int = 5
     rest_seconds: float = 3600.0
+
+
+# --- following the whole portal (``--source https://www.gov.kz``): the [portal] table -------
+
+PORTAL_LISTING_MODES = ("auto", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class PortalConfig:
+    """How the whole portal is followed, and what gov.kz may receive from this process."""
+
+    langs: tuple[str, ...] = ("kk", "ru", "en")
+    #: Slugs or slug prefixes (``mfa-*``) to follow; empty: every organisation.
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    #: The budget, for every gov.kz request (tickets and retries included): this many per
+    #: second on average, never more than ``requests_per_second * budget_window`` in any
+    #: window of ``budget_window`` seconds.
+    requests_per_second: float = 1.0
+    budget_window: float = 60.0
+    min_interval: float = 300.0
+    max_interval: float = 86400.0
+    #: Items asked for by a poll after the first read (a quiet poll is one small page).
+    poll_page_size: int = 10
+    #: The cross-organisation newest-first listing: "auto" probes it and falls back.
+    global_listing: str = "auto"
+    global_interval: float = 60.0
+    #: While the listing works, every stream is still polled this often (a safety net).
+    safety_interval: float = 604800.0
+    registry_interval: float = 86400.0
+    #: Streams read per refresh: about this many seconds of the budget.
+    batch_seconds: float = 30.0
+
+    @property
+    def budget_limit(self) -> int:
+        return max(1, int(self.requests_per_second * self.budget_window))
+
+
+_PORTAL: dict[str, type | tuple[type, ...]] = {
+    "langs": list, "allow": list, "deny": list, "requests_per_second": (int, float),
+    "budget_window": (int, float), "min_interval": (int, float), "max_interval": (int, float),
+    "poll_page_size": int, "global_listing": str, "global_interval": (int, float),
+    "safety_interval": (int, float), "registry_interval": (int, float),
+    "batch_seconds": (int, float),
+}
+
+
+def portal_config(path: str, values: dict[str, Any]) -> PortalConfig:
+    """The [portal] table's values, checked; ConfigError naming the key otherwise."""
+    defaults = PortalConfig()
+    given: dict[str, Any] = {}
+    for key, value in values.items():
+        default = getattr(defaults, key)
+        if isinstance(default, tuple):
+            if not all(isinstance(entry, str) for entry in value):
+                raise ConfigError(path, f"[portal] {key!r} must be an array of strings")
+            value = tuple(entry.strip().lower() for entry in value)
+        elif isinstance(default, float):
+            value = float(value)
+            if not (value > 0 and value < float("inf")):
+                raise ConfigError(path, f"[portal] {key!r} must be a positive number")
+        given[key] = value
+    config = replace(defaults, **given)
+    for lang in config.langs:
+        if lang not in LANGUAGES:
+            raise ConfigError(path, f"[portal] unknown language {lang!r} (use one of "
+                                    f"{', '.join(LANGUAGES)})")
+    if config.global_listing not in PORTAL_LISTING_MODES:
+        raise ConfigError(path, "[portal] 'global_listing' must be one of "
+                                f"{', '.join(PORTAL_LISTING_MODES)}")
+    if not 1 <= config.poll_page_size <= 100:
+        raise ConfigError(path, "[portal] 'poll_page_size' must be from 1 to 100")
+    if config.min_interval > config.max_interval:
+        raise ConfigError(path, "[portal] 'min_interval' must not exceed 'max_interval'")
+    for pattern in config.allow + config.deny:
+        if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*(?:-\*)?", pattern):
+            raise ConfigError(path, f"[portal] {pattern!r} is not a slug or a slug prefix "
+                                    "such as 'mfa-*'")
+    return config
+
+# --- end of the [portal] table --------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +154,7 @@ class Config:
     govkz_interval: float = 1800.0
     jitter: float = 0.1
     govkz: GovkzConfig = field(default_factory=GovkzConfig)
+    portal: PortalConfig = field(default_factory=PortalConfig)
     path: Path | None = None  # the file this came from, if any
 
     def with_overrides(self, **overrides: Any) -> Config:
@@ -114,7 +196,7 @@ _SOURCE: dict[str, _Types] = {
     "enabled": bool,
 }
 _SOURCE_KINDS = {kind.name: kind.location_key for kind in KINDS.values()}
-_TABLES = {"server": _SERVER, "schedule": _SCHEDULE, "govkz": _GOVKZ}
+_TABLES = {"server": _SERVER, "schedule": _SCHEDULE, "govkz": _GOVKZ, "portal": _PORTAL}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -195,7 +277,8 @@ class _Parser:
             key: float(value) if isinstance(getattr(GovkzConfig(), key), float) else value
             for key, value in self.table(data, "govkz").items()}
         sources = self.parse_sources(data.get("sources"))
-        config = Config(govkz=GovkzConfig(**govkz), path=self.path,
+        portal = portal_config(str(self.path), self.table(data, "portal"))
+        config = Config(govkz=GovkzConfig(**govkz), portal=portal, path=self.path,
                         **self.resolve(values, sources))
         self.validate_values(config)
         return config
@@ -233,7 +316,8 @@ class _Parser:
             else:
                 location, kind = entry["url"], "govkz"
                 try:
-                    parse_govkz_link(location)
+                    if not is_portal_link(location):
+                        parse_govkz_link(location)
                 except InvalidSourceURL as exc:
                     raise ConfigError(str(self.path), f"source #{index}: {exc}",
                                       self._source_line(index)) from exc

@@ -49,6 +49,8 @@ class RequestBudget:
     order.
     """
 
+    starts: deque[float]
+
     def __init__(self, limit: int, window: float = 60.0, *, clock: Clock,
                  sleep: Sleep) -> None:
         if limit < 1 or not window > 0:
@@ -58,13 +60,21 @@ class RequestBudget:
         self.window = float(window)
         self._clock = clock
         self._sleep = sleep
-        self._starts: deque[float] = deque()
+        self.starts: deque[float] = deque()
         self._lock = threading.Lock()
         self.granted = 0
 
+    def assume_full(self) -> None:
+        """Start as if the window had just been used up: a process that starts does not know
+        what the one before it sent in the last window (a restarted daemon waits one window
+        before its first request rather than risk a burst)."""
+        with self._lock:
+            now = self._clock()
+            self.starts.extend([now] * (self.limit - len(self.starts)))
+
     def wait_for(self, now: float) -> float:
         """Seconds from ``now`` until one more start is allowed (0: at once)."""
-        starts = self._starts
+        starts = self.starts
         while starts and starts[0] + self.window <= now:
             starts.popleft()
         if len(starts) < self.limit:
@@ -72,10 +82,15 @@ class RequestBudget:
         return starts[0] + self.window - now
 
     def acquire(self) -> None:
+        """Wait for a slot, then take it. The start is recorded no earlier than the slot
+        opens, even if ``sleep`` returned early (a test's sleep that does not wait), so the
+        record never shows more than ``limit`` starts in a window."""
         with self._lock:
-            while (delay := self.wait_for(self._clock())) > 0:
+            now = self._clock()
+            delay = self.wait_for(now)
+            if delay > 0:
                 self._sleep(delay)
-            self._starts.append(self._clock())
+            self.starts.append(max(self._clock(), now + delay))
             self.granted += 1
 
 
@@ -287,6 +302,15 @@ class Planner:
         moments = (now if stats.urgent else stats.next_poll for stats in self.streams.values())
         return max(now, min(moments))
 
+    def reschedule(self, now: float) -> None:
+        """Bring every read stream's next poll within its (re)fitted interval: after the
+        cross-organisation listing stopped working, streams waiting for their safety poll are
+        polled on their own again."""
+        for stats in self.streams.values():
+            if stats.last_poll is not None:
+                stats.next_poll = min(stats.next_poll,
+                                      max(now, stats.last_poll + self.interval(stats)))
+
     def urge(self, names: Iterable[str]) -> None:
         """Read these streams as soon as possible."""
         for name in names:
@@ -321,7 +345,7 @@ class Planner:
         found = bool(history) if first else new_items > 0
         if found and stats.last_new is not None and now - stats.last_new < interval:
             interval = max(policy.min_interval, interval * policy.recheck)
-            if not first:
+            if not first and self.fixed_interval is None:  # (the listing names them)
                 self.urge(n for n in self._groups[group_of(name)] if n != name
                           and self.streams[n].last_poll is not None)
         stats.next_poll = now + interval

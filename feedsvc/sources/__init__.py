@@ -122,6 +122,15 @@ KINDS: dict[str, SourceKind] = {kind.name: kind for kind in (
 )}
 
 
+_PORTAL_LINK = re.compile(r"(?i)^https?://(?:www\.)?gov\.kz/*(?:\?[^#]*)?$")
+
+
+def is_portal_link(text: str) -> bool:
+    """``https://www.gov.kz`` itself: a source standing for every organisation of the portal
+    (see sources/portal.py), read through the gov.kz kind's shared client."""
+    return bool(_PORTAL_LINK.match(text.strip()))
+
+
 def kind_of(text: str) -> SourceKind:
     """The kind of source a ``--source`` value names."""
     fallback = None
