@@ -18,6 +18,7 @@ from feedsvc.errors import ConfigError
 from feedsvc.follow import GLOBAL, STREAMS, Follower
 from feedsvc.pipeline import Pipeline, make_pipeline
 from feedsvc.poller import max_in_window
+from feedsvc.registry import shipped_organisations
 from feedsvc.sources import govkz, portal
 
 from govkz_fake import GovkzFake
@@ -217,3 +218,45 @@ def test_the_mode_shows_in_what_health_reports(tmp_path: Path, fake: GovkzFake,
     described = follower.describe()
     assert described["mode"] == GLOBAL and described["streams"] == 14
     json.dumps(described)
+
+
+# --- the daemon ----------------------------------------------------------------------------------
+
+def test_the_daemon_follows_the_portal_and_shows_the_mode(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real daemon process on the wall clock: it reads the streams allowed, publishes their
+    feeds, says which mode it is in, and a story published later reaches its feed."""
+    import time
+
+    from test_daemon import DaemonProcess
+
+    now = time.time()
+    world = PortalWorld(SLUGS, start=now, days=0, clock=time.time, news_per_day=80,
+                        history=5)
+    with GovkzFake(portal=world) as fake:
+        monkeypatch.setenv("FEEDSVC_GOVKZ_BASE_URL", fake.base_url)
+        (tmp_path / "feedsvc.toml").write_text(
+            'out_dir = "out"\ndb = "store.sqlite3"\n[server]\nport = 0\n'
+            '[govkz]\ndelay = 0.01\n'
+            '[portal]\nallow = ["mfa-*"]\nlangs = ["ru"]\nrequests_per_second = 20\n'
+            'budget_window = 1\nglobal_interval = 1\n'
+            '[[sources]]\nurl = "https://www.gov.kz"\n', encoding="utf-8")
+        daemon = DaemonProcess(tmp_path, "--config", "feedsvc.toml")
+        try:
+            daemon.wait_listening()
+            health = daemon.wait_for("healthz", lambda r: r.json().get("portal", {}).get(
+                "mode") == "global" and r.json()["portal"]["unread"] == 0).json()
+            shipped = {org.slug for org in shipped_organisations()
+                       if org.slug.startswith("mfa-")}
+            # The shipped registry's, and what the registry refresh added; in ru only.
+            assert health["portal"]["streams"] == len(shipped | {"mfa-brussels", "mfa-kuwait"})
+            assert {"govkz:mfa-brussels:ru", "govkz:mfa-kuwait:ru"} <= set(health["sources"])
+            assert not any(name.startswith(("govkz:mfa:", "govkz:akorda"))
+                           for name in health["sources"])
+            story = world.publish("mfa-kuwait", ("ru",))
+            feed = daemon.wait_for("ru/org/mfa-kuwait.atom",
+                                   lambda r: str(story["id"]) in r.text)
+            assert feedparser.parse(feed.content).entries
+        finally:
+            assert daemon.stop() == 0
+    assert "portal.mode mode=global" in daemon.log.read_text()
