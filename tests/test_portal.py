@@ -135,6 +135,25 @@ def test_a_bad_portal_table_is_refused_naming_the_key(tmp_path: Path, line: str,
         load_config(path)
 
 
+def test_a_build_reads_every_allowed_stream_once_with_one_ticket(tmp_path: Path,
+                                                                  fake: GovkzFake) -> None:
+    config = portal_config(tmp_path, fake, allow=("mfa-*",), requests_per_second=1000.0)
+    config = replace(config, govkz=replace(config.govkz, delay=0.0))
+    pipeline = make_pipeline(config)
+    try:
+        pipeline.clients["govkz"].portal = portal.PortalOrgs(list(SLUGS))
+        report = pipeline.refresh()
+    finally:
+        pipeline.close()
+    assert sorted(o.name for o in report.sources) == [
+        "govkz:mfa-brussels:en", "govkz:mfa-brussels:ru", "govkz:mfa-kuwait:en",
+        "govkz:mfa-kuwait:ru"]
+    assert report.ok and all(o.new for o in report.sources)
+    assert len(fake.requests("ticket")) == 1  # kept for every stream
+    assert len(fake.requests("news")) == 4  # a first read is one page of up to 100
+    assert feedparser.parse((tmp_path / "feeds/ru/org/mfa-kuwait.atom").read_bytes()).entries
+
+
 # --- the follower --------------------------------------------------------------------------------
 
 def test_the_budget_holds_under_faults_and_a_restart(tmp_path: Path, fake: GovkzFake,
