@@ -55,12 +55,14 @@ class PortalWorld:
     def __init__(self, slugs: Sequence[str], *, start: float, days: float,
                  clock: Callable[[], float], news_per_day: float = 600.0,
                  langs: Iterable[str] = ("kk", "ru", "en"), history: int = 110,
-                 classes: Sequence[ActivityClass] = DEFAULT_CLASSES, seed: int = 11) -> None:
+                 classes: Sequence[ActivityClass] = DEFAULT_CLASSES, seed: int = 11,
+                 lang_odds: dict[str, float] | None = None) -> None:
         self.slugs = list(slugs)
         self.langs = tuple(langs)
         self.clock = clock
         self.start = start
         self.global_listing = True
+        self.lang_odds = lang_odds or LANG_ODDS
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
         self.klass: dict[str, str] = {}
@@ -98,7 +100,8 @@ class PortalWorld:
                 self.rate[slug] = news_per_day * klass.share_of_news * weight / total / DAY
 
     def _langs(self) -> tuple[str, ...]:
-        chosen = tuple(lang for lang in self.langs if self._rng.random() < LANG_ODDS.get(lang, 1))
+        chosen = tuple(lang for lang in self.langs
+                       if self._rng.random() < self.lang_odds.get(lang, 1))
         return chosen or (self._rng.choice(self.langs),)
 
     def _past(self, slug: str, history: int) -> list[tuple[float, str, tuple[str, ...]]]:
