@@ -279,3 +279,17 @@ def test_the_daemon_follows_the_portal_and_shows_the_mode(tmp_path: Path,
         finally:
             assert daemon.stop() == 0
     assert "portal.mode mode=global" in daemon.log.read_text()
+
+
+def test_a_listing_that_does_not_name_owners_is_not_trusted(tmp_path: Path, fake: GovkzFake,
+                                                             clock: VirtualClock) -> None:
+    """A listing without ``projects`` that answers objects without an owner (the filter was
+    ignored, or the format changed) is not used: per-stream polling, tried again later."""
+    config = portal_config(tmp_path, fake, global_listing="auto")
+    fake.fault("news", 200, [{"id": 1_200_000, "title": "whose?"}])
+    pipeline, follower = start(config, clock)
+    began = clock.now
+    follower.step()
+    pipeline.close()
+    assert follower.mode == STREAMS
+    assert follower.next_global >= began + 3600  # asked again in an hour
