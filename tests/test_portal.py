@@ -117,7 +117,7 @@ def test_the_portal_link_and_the_portal_table_are_read_from_the_file(tmp_path: P
     assert config.portal.budget_limit == 30
     client = govkz.make_client(config)
     client.portal = portal.PortalOrgs(list(SLUGS))
-    names = [source.name for source in govkz.expand(config.sources[0], config, client)]
+    names = [source.name for source in portal.expand(config.sources[0], config, client)]
     assert names == ["govkz:akorda:ru", "govkz:mfa-brussels:ru"]
 
 

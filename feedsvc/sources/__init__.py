@@ -117,7 +117,7 @@ class SourceKind:
 
 
 KINDS: dict[str, SourceKind] = {kind.name: kind for kind in (
-    SourceKind("govkz", "url", "govkz_interval", "feedsvc.sources.govkz", r"(?i)^https?://"),
+    SourceKind("govkz", "url", "govkz_interval", "feedsvc.sources.portal", r"(?i)^https?://"),
     SourceKind("file", "path", "file_interval", "feedsvc.sources.textdump"),
 )}
 

@@ -736,11 +736,7 @@ def check(location: str) -> None:
 
 def expand(spec: SourceConfig, config: Config, client: GovkzClient) -> list[BaseSource]:
     """One source per language of the organisation the configured link names (the portal
-    itself: of every organisation followed, see sources/portal.py)."""
-    if is_portal_link(spec.location):
-        from .portal import expand_portal
-
-        return list(expand_portal(spec, config, client))
+    itself is expanded by sources/portal.py, the kind's entry point)."""
     try:
         return list(sources_for_link(spec.location, spec.langs, client, config.govkz))
     except InvalidSourceURL as exc:

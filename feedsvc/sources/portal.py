@@ -1,4 +1,5 @@
-"""The whole portal as one source: ``--source https://www.gov.kz``.
+"""The whole portal as one source: ``--source https://www.gov.kz``; and the gov.kz kind's entry
+point (``KINDS["govkz"]``), which hands any other gov.kz link to sources/govkz.py.
 
 It stands for one stream (an organisation in one language, the same source as a single
 organisation's link gives: ``govkz:<slug>:<lang>``) per organisation followed and language:
@@ -30,7 +31,7 @@ from ..errors import FetchError
 from ..http import HttpError, describe_body, host_of
 from ..links import MAX_NEWS_ID, slug_problem
 from ..registry import shipped_organisations
-from . import SourceContext, SourceResult
+from . import BaseSource, SourceContext, SourceResult, govkz, is_portal_link
 from .govkz import NEWS_PATH, GovkzClient, GovkzSource, ReadStats, news_list
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,20 @@ def expand_portal(spec: SourceConfig, config: Config,
                   client: GovkzClient) -> Iterator[PortalStream]:
     for name in stream_names(spec, config, client):
         yield stream(name, config, client)
+
+
+# --- the gov.kz kind's entry points (KINDS): a link of one organisation, or the portal ----
+
+make_client = govkz.make_client
+check = govkz.check
+
+
+def expand(spec: SourceConfig, config: Config, client: GovkzClient) -> list[BaseSource]:
+    """The sources of a gov.kz link: one per language of the organisation it names, or, for
+    the portal itself, one per stream followed."""
+    if is_portal_link(spec.location):
+        return list(expand_portal(spec, config, client))
+    return govkz.expand(spec, config, client)
 
 
 # --- the cross-organisation listing ------------------------------------------------------------
