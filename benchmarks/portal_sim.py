@@ -87,7 +87,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def run(orgs: int, days: float, warmup: float, design: str, rps: float | None,
-        work: Path) -> dict[str, object]:
+        work: Path, backfill: int = 100) -> dict[str, object]:
     clock = VirtualClock(START)
     slugs = sorted(org.slug for org in shipped_organisations())[:: max(1, FULL_PORTAL // orgs)]
     slugs = slugs[:orgs]
@@ -99,7 +99,7 @@ def run(orgs: int, days: float, warmup: float, design: str, rps: float | None,
         config = Config(
             sources=(SourceConfig("https://www.gov.kz", "govkz"),),
             out_dir=work / "feeds", db=work / "store.sqlite3",
-            govkz=replace(GovkzConfig(), base_url=fake.base_url),
+            govkz=replace(GovkzConfig(), base_url=fake.base_url, backfill=backfill),
             portal=replace(PortalConfig(), requests_per_second=rps,
                            poll_page_size=50 if design == "fixed" else 10,
                            global_listing="auto" if design == "global" else "off"))
@@ -118,9 +118,17 @@ def run(orgs: int, days: float, warmup: float, design: str, rps: float | None,
         measure_to = measure_from + days * DAY
         found: dict[tuple[int, str], float] = {}
         polls = empty_polls = 0
+        listing: list[tuple[int, int]] = []  # (requests, empty) at the window's ends
         wall = time.perf_counter()
+        next_note = START
         try:
             while clock.now < measure_to + 6 * 3600:
+                if len(listing) < 2 and clock.now >= (measure_from, measure_to)[len(listing)]:
+                    listing.append((follower.global_requests, follower.global_empty))
+                if clock.now >= next_note:
+                    print(f"simulated {(clock.now - START) / 3600:.1f} h, real "
+                          f"{time.perf_counter() - wall:.0f} s", file=sys.stderr, flush=True)
+                    next_note += 6 * 3600
                 if design == "fixed":  # no listing, no registry: as today
                     follower.next_global = follower.next_registry = float("inf")
                 wait = follower.step()
@@ -155,7 +163,9 @@ def run(orgs: int, days: float, warmup: float, design: str, rps: float | None,
         latencies.setdefault(world.klass[slug], []).append(seen - moment)
         latencies.setdefault("all", []).append(seen - moment)
     new_items = len(items) - missing
-    global_requests = follower.global_requests
+    listing += [(follower.global_requests, follower.global_empty)] * (2 - len(listing))
+    listing_requests = listing[1][0] - listing[0][0]
+    listing_empty = listing[1][1] - listing[0][1]
     return {
         "design": design, "orgs": len(slugs), "streams": len(follower.planner.streams),
         "requests_per_second_budget": rps, "days_measured": days, "warmup_days": warmup,
@@ -171,7 +181,9 @@ def run(orgs: int, days: float, warmup: float, design: str, rps: float | None,
         "max_requests_in_60s": max_in_window(log, 60.0),
         "budget_in_60s": config.portal.budget_limit,
         "share_of_stream_requests_finding_nothing": round(empty_polls / max(1, polls), 3),
-        "listing_requests": global_requests,
+        "listing_requests": listing_requests,
+        "share_of_requests_finding_nothing": round(
+            (empty_polls + listing_empty) / max(1, polls + listing_requests), 3),
         "mode_at_end": follower.mode,
         "real_seconds": round(time.perf_counter() - wall, 1),
     }
@@ -188,12 +200,15 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=1.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--rps", type=float, default=None)
+    parser.add_argument("--backfill", type=int, default=100,
+                        help="items of a stream's first read (fewer: a faster warm-up)")
     parser.add_argument("--design", choices=("adaptive", "global", "fixed"),
                         default="adaptive")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
-        result = run(args.orgs, args.days, args.warmup, args.design, args.rps, Path(tmp))
+        result = run(args.orgs, args.days, args.warmup, args.design, args.rps, Path(tmp),
+                     args.backfill)
     print(json.dumps(result, indent=1))
 
 
