@@ -87,7 +87,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def run(orgs: int, days: float, warmup: float, design: str, rps: float | None,
-        work: Path, backfill: int = 100) -> dict[str, object]:
+        work: Path, backfill: int = 100, exponent: float | None = None) -> dict[str, object]:
     clock = VirtualClock(START)
     slugs = sorted(org.slug for org in shipped_organisations())[:: max(1, FULL_PORTAL // orgs)]
     slugs = slugs[:orgs]
@@ -110,6 +110,8 @@ def run(orgs: int, days: float, warmup: float, design: str, rps: float | None,
         client.portal = portal.PortalOrgs(list(slugs))
         spec = config.sources[0]
         follower = Follower(pipeline, spec, clock=clock)
+        if exponent is not None:
+            follower.planner.policy = replace(follower.planner.policy, exponent=exponent)
         if design == "fixed":
             follower.planner.fixed_interval = 1800.0
             portal.PortalStream.ticket_per_read = True
@@ -167,7 +169,8 @@ def run(orgs: int, days: float, warmup: float, design: str, rps: float | None,
     listing_requests = listing[1][0] - listing[0][0]
     listing_empty = listing[1][1] - listing[0][1]
     return {
-        "design": design, "orgs": len(slugs), "streams": len(follower.planner.streams),
+        "design": design, "exponent": follower.planner.policy.exponent, "orgs": len(slugs),
+        "streams": len(follower.planner.streams),
         "requests_per_second_budget": rps, "days_measured": days, "warmup_days": warmup,
         "items_published": len(items), "items_not_published_by_end": missing,
         "latency_minutes": {klass: {"n": len(values),
@@ -202,13 +205,15 @@ def main() -> None:
     parser.add_argument("--rps", type=float, default=None)
     parser.add_argument("--backfill", type=int, default=100,
                         help="items of a stream's first read (fewer: a faster warm-up)")
+    parser.add_argument("--exponent", type=float, default=None,
+                        help="interval ~ rate ** -exponent (default: the planner's)")
     parser.add_argument("--design", choices=("adaptive", "global", "fixed"),
                         default="adaptive")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
         result = run(args.orgs, args.days, args.warmup, args.design, args.rps, Path(tmp),
-                     args.backfill)
+                     args.backfill, args.exponent)
     print(json.dumps(result, indent=1))
 
 

@@ -125,7 +125,10 @@ class PollPolicy:
     backfill_share: float = 0.25
     #: Share of the budget the fitted intervals plan for (the rest absorbs the backfill,
     #: rechecks, siblings, retries and the registry).
-    poll_share: float = 0.8
+    poll_share: float = 0.9
+    #: interval ∝ rate ** -exponent: 0.5 (the square-root rule) minimises the mean delay; a
+    #: smaller one spreads polls more evenly (shorter tails for quiet streams).
+    exponent: float = 0.5
     #: While streams remain unread, the fitted intervals plan for this share only.
     poll_share_backfilling: float = 0.5
 
@@ -195,7 +198,7 @@ class Planner:
         self.requests_per_second = requests_per_second
         self.streams: dict[str, StreamStats] = {}
         self._groups: dict[str, list[str]] = {}
-        self._scale = 0.0  # seconds x sqrt(items/second): interval = scale / sqrt(rate)
+        self._scale = 0.0  # interval = scale / rate ** exponent
         self._fitted_at: float | None = None
         #: Polls per second the fitted intervals plan for (for logs and health).
         self.planned = 0.0
@@ -230,7 +233,7 @@ class Planner:
             return self.fixed_interval
         if self._scale <= 0:
             return policy.min_interval
-        wanted = self._scale / math.sqrt(rate(stats, policy))
+        wanted = self._scale / rate(stats, policy) ** policy.exponent
         return min(policy.max_interval, max(policy.min_interval, wanted))
 
     def fit(self, now: float, capacity: float | None = None) -> None:
@@ -242,7 +245,7 @@ class Planner:
         if capacity is None:
             share = policy.poll_share_backfilling if self.unread() else policy.poll_share
             capacity = self.requests_per_second * share
-        roots = [math.sqrt(rate(s, policy)) for s in self.streams.values()
+        roots = [rate(s, policy) ** policy.exponent for s in self.streams.values()
                  if s.last_poll is not None]
         self._fitted_at = now
         if not roots:
