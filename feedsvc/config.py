@@ -22,7 +22,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from .errors import ConfigError, InvalidSourceURL
-from .kinds import KINDS, kind_of
+from .kinds import KINDS, is_portal_link, kind_of
 from .links import LANGUAGES, parse_govkz_link
 
 DEFAULT_SOURCE = "seeds"
@@ -46,6 +46,87 @@ class GovkzConfig:
     max_response_bytes: int = 10_000_000
     failure_threshold: int = 5
     rest_seconds: float = 3600.0
+
+
+# --- following the whole portal (``--source https://www.gov.kz``): the [portal] table -------
+
+PORTAL_LISTING_MODES = ("auto", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class PortalConfig:
+    """How the whole portal is followed, and what gov.kz may receive from this process."""
+
+    langs: tuple[str, ...] = ("kk", "ru", "en")
+    #: Slugs or slug prefixes (``mfa-*``) to follow; empty: every organisation.
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    #: The budget, for every gov.kz request (tickets and retries included): this many per
+    #: second on average, never more than ``requests_per_second * budget_window`` in any
+    #: window of ``budget_window`` seconds.
+    requests_per_second: float = 1.0
+    budget_window: float = 60.0
+    min_interval: float = 300.0
+    max_interval: float = 86400.0
+    #: Items asked for by a poll after the first read (a quiet poll is one small page).
+    poll_page_size: int = 10
+    #: The cross-organisation newest-first listing: "auto" probes it and falls back.
+    global_listing: str = "auto"
+    global_interval: float = 60.0
+    #: While the listing works, every stream is still polled this often (a safety net).
+    safety_interval: float = 604800.0
+    registry_interval: float = 86400.0
+    #: Streams read per refresh: about this many seconds of the budget.
+    batch_seconds: float = 30.0
+
+    @property
+    def budget_limit(self) -> int:
+        return max(1, int(self.requests_per_second * self.budget_window))
+
+
+_PORTAL: dict[str, type | tuple[type, ...]] = {
+    "langs": list, "allow": list, "deny": list, "requests_per_second": (int, float),
+    "budget_window": (int, float), "min_interval": (int, float), "max_interval": (int, float),
+    "poll_page_size": int, "global_listing": str, "global_interval": (int, float),
+    "safety_interval": (int, float), "registry_interval": (int, float),
+    "batch_seconds": (int, float),
+}
+
+
+def portal_config(path: str, values: dict[str, Any]) -> PortalConfig:
+    """The [portal] table's values, checked; ConfigError naming the key otherwise."""
+    defaults = PortalConfig()
+    given: dict[str, Any] = {}
+    for key, value in values.items():
+        default = getattr(defaults, key)
+        if isinstance(default, tuple):
+            if not all(isinstance(entry, str) for entry in value):
+                raise ConfigError(path, f"[portal] {key!r} must be an array of strings")
+            value = tuple(entry.strip().lower() for entry in value)
+        elif isinstance(default, float):
+            value = float(value)
+            if not (value > 0 and value < float("inf")):
+                raise ConfigError(path, f"[portal] {key!r} must be a positive number")
+        given[key] = value
+    config = replace(defaults, **given)
+    for lang in config.langs:
+        if lang not in LANGUAGES:
+            raise ConfigError(path, f"[portal] unknown language {lang!r} (use one of "
+                                    f"{', '.join(LANGUAGES)})")
+    if config.global_listing not in PORTAL_LISTING_MODES:
+        raise ConfigError(path, "[portal] 'global_listing' must be one of "
+                                f"{', '.join(PORTAL_LISTING_MODES)}")
+    if not 1 <= config.poll_page_size <= 100:
+        raise ConfigError(path, "[portal] 'poll_page_size' must be from 1 to 100")
+    if config.min_interval > config.max_interval:
+        raise ConfigError(path, "[portal] 'min_interval' must not exceed 'max_interval'")
+    for pattern in config.allow + config.deny:
+        if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*(?:-\*)?", pattern):
+            raise ConfigError(path, f"[portal] {pattern!r} is not a slug or a slug prefix "
+                                    "such as 'mfa-*'")
+    return config
+
+# --- end of the [portal] table --------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +161,7 @@ class Config:
     govkz_interval: float = 1800.0
     jitter: float = 0.1
     govkz: GovkzConfig = field(default_factory=GovkzConfig)
+    portal: PortalConfig = field(default_factory=PortalConfig)
     path: Path | None = None  # the file this came from, if any
 
     def with_overrides(self, **overrides: Any) -> Config:
@@ -168,6 +250,28 @@ class SourceTable(_Table, frozen=True):
     enabled: bool | UnsetType = UNSET
 
 
+_Positive = Annotated[float, Meta(gt=0, le=366 * 24 * 3600.0)]
+_SlugPattern = Annotated[str, Meta(max_length=100)]  # the pattern: portal_config says it
+
+
+class PortalTable(_Table, frozen=True):
+    """``[portal]``: see :class:`PortalConfig` (cross-field rules in :func:`portal_config`)."""
+
+    langs: list[Lang] | UnsetType = UNSET
+    allow: list[_SlugPattern] | UnsetType = UNSET
+    deny: list[_SlugPattern] | UnsetType = UNSET
+    requests_per_second: Annotated[float, Meta(gt=0, le=1000)] | UnsetType = UNSET
+    budget_window: Annotated[float, Meta(ge=1, le=3600)] | UnsetType = UNSET
+    min_interval: _Positive | UnsetType = UNSET
+    max_interval: _Positive | UnsetType = UNSET
+    poll_page_size: Annotated[int, Meta(ge=1, le=100)] | UnsetType = UNSET
+    global_listing: Literal["auto", "off"] | UnsetType = UNSET
+    global_interval: _Positive | UnsetType = UNSET
+    safety_interval: _Positive | UnsetType = UNSET
+    registry_interval: _Positive | UnsetType = UNSET
+    batch_seconds: _Positive | UnsetType = UNSET
+
+
 class FileSchema(_Table, frozen=True):
     out_dir: PathText | UnsetType = UNSET
     db: PathText | UnsetType = UNSET
@@ -181,6 +285,7 @@ class FileSchema(_Table, frozen=True):
     server: ServerTable = ServerTable()
     schedule: ScheduleTable = ScheduleTable()
     govkz: GovkzTable = GovkzTable()
+    portal: PortalTable = PortalTable()
     sources: list[SourceTable] | UnsetType = UNSET
 
 
@@ -461,13 +566,14 @@ class _Parser:
             raise self.fail(prefix + reason, where) from None
         values: dict[str, Any] = {**schema.given(), **schema.server.given(),
                                   **schema.schedule.given()}
-        for key in ("server", "schedule", "govkz", "sources"):
+        for key in ("server", "schedule", "govkz", "portal", "sources"):
             values.pop(key, None)
         govkz: dict[str, Any] = {
             key: float(value) if isinstance(getattr(GovkzConfig(), key), float) else value
             for key, value in schema.govkz.given().items()}
         sources = self.parse_sources(schema.sources)
-        config = Config(govkz=GovkzConfig(**govkz), path=self.path,
+        portal = portal_config(str(self.path), schema.portal.given())
+        config = Config(govkz=GovkzConfig(**govkz), portal=portal, path=self.path,
                         **self.resolve(values, sources))
         self.check_paths(config, schema)
         return config
@@ -492,7 +598,8 @@ class _Parser:
         else:
             location, kind = str(entry.url), "govkz"
             try:
-                parse_govkz_link(location)
+                if not is_portal_link(location):
+                    parse_govkz_link(location)
             except InvalidSourceURL as exc:
                 raise self.fail(f"{label}: {exc}", here) from exc
         interval = float(entry.interval) if entry.interval is not UNSET else None

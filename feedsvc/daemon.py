@@ -23,7 +23,7 @@ from typing import Any
 
 from .config import Config
 from .lock import owner_locks
-from .pipeline import Pipeline, make_pipeline
+from .pipeline import make_pipeline
 from .schedule import Daemon
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def run_daemon(config: Config, *, base_url_from_socket: bool = False) -> None:
     from .serve import FeedServer, make_app
 
     stop = threading.Event()
-    running: dict[str, Pipeline] = {}
+    running: dict[str, Any] = {}
 
     def on_signal(number: int, _frame: FrameType | None) -> None:
         log.info("daemon.signal signal=%s", signal.Signals(number).name)
@@ -47,7 +47,13 @@ def run_daemon(config: Config, *, base_url_from_socket: bool = False) -> None:
 
     def health() -> dict[str, Any]:
         pipeline = running.get("pipeline")
-        return pipeline.health.snapshot() if pipeline else {"status": "starting", "sources": {}}
+        if pipeline is None:
+            return {"status": "starting", "sources": {}}
+        answer = pipeline.health.snapshot()
+        follower = getattr(running.get("daemon"), "follower", None)
+        if follower is not None:
+            answer["portal"] = follower.describe()
+        return answer
 
     with ExitStack() as stack:
         for lock in owner_locks(config.db, config.out_dir):
@@ -67,6 +73,7 @@ def run_daemon(config: Config, *, base_url_from_socket: bool = False) -> None:
         stack.callback(pipeline.close)
         running["pipeline"] = pipeline
         daemon = Daemon(config, pipeline)
+        running["daemon"] = daemon
         daemon.start()
         stack.callback(daemon.stop)
         log.info("daemon.started url=http://%s:%d/ out=%s db=%s sources=%d", config.host,

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -62,6 +62,12 @@ DEFAULT_MAX_JSON_VALUES = 250_000
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+
+
+class Budget(Protocol):
+    """A limit on requests (feedsvc.poller.RequestBudget): ``acquire`` waits for a slot."""
+
+    def acquire(self) -> None: ...
 
 
 @lru_cache(maxsize=1)
@@ -323,8 +329,10 @@ class PoliteClient:
     """Sessions, pacing and retries for every host feedsvc talks to; safe to share by threads."""
 
     def __init__(self, settings: HttpSettings | None = None, *, sleep: Sleep = time.sleep,
-                 clock: Clock = time.monotonic) -> None:
+                 clock: Clock = time.monotonic, budget: Budget | None = None) -> None:
         self.settings = settings or HttpSettings()
+        #: Granted once per attempt (retries and every host included) before it is sent.
+        self.budget = budget
         self._sleep = sleep
         self._clock = clock
         self._hosts: dict[str, _Host] = {}
@@ -375,6 +383,8 @@ class PoliteClient:
         host = self._host(url)
         with host.lock:
             self._pace(host)
+            if self.budget is not None:
+                self.budget.acquire()
             try:
                 response = self._send(host.session, method, url, headers, data)
             finally:

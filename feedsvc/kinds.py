@@ -29,9 +29,18 @@ class SourceKind:
 
 
 KINDS: dict[str, SourceKind] = {kind.name: kind for kind in (
-    SourceKind("govkz", "url", "govkz_interval", "feedsvc.sources.govkz", r"(?i)^https?://"),
+    SourceKind("govkz", "url", "govkz_interval", "feedsvc.sources.portal", r"(?i)^https?://"),
     SourceKind("file", "path", "file_interval", "feedsvc.sources.textdump"),
 )}
+
+
+_PORTAL_LINK = re.compile(r"(?i)^https?://(?:www\.)?gov\.kz/*(?:\?[^#]*)?$")
+
+
+def is_portal_link(text: str) -> bool:
+    """``https://www.gov.kz`` itself: a source standing for every organisation of the portal
+    (see sources/portal.py), read through the gov.kz kind's shared client."""
+    return bool(_PORTAL_LINK.match(text.strip()))
 
 
 def kind_of(text: str) -> SourceKind:

@@ -10,6 +10,10 @@ pipeline's single writer thread.
 
 A failing source is retried sooner than its interval but with exponential backoff, and never
 stops the other jobs.
+
+The whole-portal source (``https://www.gov.kz``) is not in the first pass and has no interval:
+after the first pass one job follows it (:class:`feedsvc.follow.Follower`), reading the streams
+its planner says are due, within the gov.kz request budget, through the same refresh.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import math
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -26,13 +31,19 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import Config, SourceConfig
 from .errors import ConfigError
-from .kinds import KINDS
+from .kinds import KINDS, is_portal_link
 from .pipeline import BuildReport, Pipeline
 from .sources import Source
+
+if TYPE_CHECKING:
+    from .follow import Follower
 
 log = logging.getLogger(__name__)
 
 FIRST_PASS_JOB = "first-pass"
+PORTAL_JOB = "portal"
+#: The follower looks again at least this often (for streams a registry refresh adds).
+PORTAL_IDLE_MAX = 60.0
 #: Failure backoff: first retry after this long, doubling up to the source's own interval.
 RETRY_BASE_SECONDS = 5.0
 
@@ -70,8 +81,13 @@ class Daemon:
         self.pipeline = pipeline
         self.backoff = _Backoff()
         self.first_pass_done = threading.Event()
-        self.intervals = {f"source-{index}": interval_for(config, spec)
-                          for index, spec in enumerate(config.sources) if spec.enabled}
+        self.intervals = {job_id: interval_for(config, spec)
+                          for job_id, spec in self._specs().items()}
+        #: The whole-portal source (``https://www.gov.kz``), read by a Follower, not on an
+        #: interval (feedsvc/follow.py); only the first such entry counts.
+        self.portal = next((spec for spec in config.sources if _is_portal(spec)), None)
+        self.follower: Follower | None = None
+        self._stopping = threading.Event()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers)},
@@ -80,11 +96,15 @@ class Daemon:
 
     def _specs(self) -> dict[str, SourceConfig]:
         return {f"source-{index}": spec for index, spec in enumerate(self.config.sources)
-                if spec.enabled}
+                if spec.enabled and not _is_portal(spec)}
 
     def start(self) -> None:
         """Publish what the store holds, then read every source once, now, in the background."""
         self.pipeline.health.started = False
+        if self.portal is not None:  # the daemon before this one may have just used it up
+            budget = getattr(self.pipeline.clients["govkz"].http, "budget", None)
+            if budget is not None:
+                budget.assume_full()
         self.pipeline.publish()  # the index and OPML are there before any source is read
         self.scheduler.add_job(self.first_pass, id=FIRST_PASS_JOB, name="first pass",
                                next_run_time=datetime.now(UTC), misfire_grace_time=None)
@@ -101,9 +121,34 @@ class Daemon:
                 found = by_job[job_id]
                 self._after_run(job_id, spec,
                                 found is None or any(s.name in failed for s in found))
+            if self.portal is not None:
+                self._start_follower(self.portal)
         finally:
             self.pipeline.health.started = True
             self.first_pass_done.set()
+
+    def _start_follower(self, spec: SourceConfig) -> None:
+        """The whole portal: one job that keeps reading the streams due, within the budget."""
+        from .follow import Follower  # (imports the HTTP stack: only when it is configured)
+
+        follower = Follower(self.pipeline, spec)
+        follower.load()
+        self.follower = follower
+        self.scheduler.add_job(self.follow, id=PORTAL_JOB, name="the whole portal",
+                               next_run_time=datetime.now(UTC), misfire_grace_time=None)
+
+    def follow(self) -> None:
+        """Runs until the daemon stops: each step reads what is due, then waits for more."""
+        follower = self.follower
+        assert follower is not None
+        while not self._stopping.is_set():
+            try:
+                wait = follower.step()
+            except Exception:  # a bug: keep following, a little later
+                log.exception("portal.step_failed")
+                wait = RETRY_BASE_SECONDS
+            if wait > 0:
+                self._stopping.wait(min(wait, PORTAL_IDLE_MAX))
 
     def _expand(self, spec: SourceConfig) -> list[Source] | None:
         try:
@@ -145,4 +190,9 @@ class Daemon:
 
     def stop(self) -> None:
         """Stop scheduling; a refresh under way finishes its current write on the writer."""
+        self._stopping.set()
         self.scheduler.shutdown(wait=False)
+
+
+def _is_portal(spec: SourceConfig) -> bool:
+    return spec.enabled and spec.kind == "govkz" and is_portal_link(spec.location)

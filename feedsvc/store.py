@@ -221,6 +221,22 @@ _MIGRATIONS: list[str] = [
     INSERT OR IGNORE INTO dirty_feeds SELECT feed FROM feed_counts WHERE total > 0;
     """,
 ]
+#: What the planner of the whole-portal source learned of each stream (feedsvc/poller.py),
+#: so a restart neither starts over nor stampedes. Times are seconds since 1970.
+_STEP_POLL_STATS = """
+    CREATE TABLE poll_stats (
+        stream TEXT PRIMARY KEY,
+        last_poll REAL,
+        next_poll REAL NOT NULL,
+        events REAL NOT NULL,
+        span REAL NOT NULL,
+        errors INTEGER NOT NULL,
+        last_new REAL
+    ) WITHOUT ROWID;
+    """
+# Step 4, after step 3 (full-text search) of another branch: until they meet, it is this
+# branch's step 3. Renumbering is this one line: insert their step before it.
+_MIGRATIONS.append(_STEP_POLL_STATS)
 SCHEMA_VERSION = len(_MIGRATIONS)
 PAGE_SIZE = 16384  # of new stores
 WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
@@ -694,6 +710,19 @@ class Store:
             "WHERE key = 'fts_indexed')")
         self.db.execute("UPDATE meta SET value = (SELECT COALESCE(MAX(id), 0) FROM items) "
                         "WHERE key = 'fts_indexed'")
+
+    # --- what the poll planner learned (rows of feedsvc.poller.StreamStats) --------------
+
+    def poll_stats(self) -> list[tuple[str, float | None, float, float, float, int,
+                                       float | None]]:
+        """(stream, last_poll, next_poll, events, span, errors, last_new) of every stream."""
+        return self.db.execute("SELECT stream, last_poll, next_poll, events, span, errors, "
+                               "last_new FROM poll_stats").fetchall()
+
+    def save_poll_stats(self, rows: Sequence[tuple[str, float | None, float, float, float,
+                                                   int, float | None]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO poll_stats(stream, last_poll, next_poll, "
+                            "events, span, errors, last_new) VALUES (?,?,?,?,?,?,?)", rows)
 
     # --- organisations fetched live -----------------------------------------------------
 

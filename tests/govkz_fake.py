@@ -18,10 +18,13 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+if TYPE_CHECKING:
+    from govkz_portal import PortalWorld
 
 TICKET_PATH = "/api/v1/public/_/c/k6"
 NEWS_PATH = "/api/v1/public/content-manager/news"
@@ -58,6 +61,8 @@ class LoggedRequest:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    #: The portal's clock when it came (portal mode only).
+    at: float | None = None
 
     @property
     def kind(self) -> str:
@@ -79,11 +84,24 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+class _KeepAliveHandler(_QuietHandler):
+    """Portal mode: connections stay open between requests (a simulated day is 86,400 of
+    them; a new connection each would double the real time it takes)."""
+
+    protocol_version = "HTTP/1.1"
+
+
 class GovkzFake:
     """The server. Use as a context manager, or ``start()``/``stop()``."""
 
     def __init__(self, orgs: int | Iterable[str] = 2, items: int = 30,
-                 langs: Iterable[str] = ("kk", "ru", "en"), *, shape: str = "list") -> None:
+                 langs: Iterable[str] = ("kk", "ru", "en"), *, shape: str = "list",
+                 portal: PortalWorld | None = None) -> None:
+        #: Portal mode: the listing, the registry and GraphQL answer from this world (every
+        #: organisation, items appearing over time, the cross-organisation listing).
+        self.portal = portal
+        if portal is not None:
+            orgs, langs = portal.slugs, portal.langs
         self.slugs = [f"org{n:02d}" for n in range(orgs)] if isinstance(orgs, int) \
             else list(orgs)
         self.items_per_org = items
@@ -106,7 +124,8 @@ class GovkzFake:
 
     def start(self) -> GovkzFake:
         self._server = make_server("127.0.0.1", 0, self, threaded=True,
-                                   request_handler=_QuietHandler)
+                                   request_handler=_KeepAliveHandler if self.portal
+                                   else _QuietHandler)
         # A short poll interval: shutdown() waits for it, and tests start many servers.
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
                                         daemon=True, name="govkz-fake")
@@ -149,6 +168,8 @@ class GovkzFake:
 
     def publish(self, slug: str, lang: str, **fields: Any) -> dict[str, Any]:
         """A new item at the top of the list, with the next global id."""
+        if self.portal is not None:
+            return self.portal.publish(slug, (lang,))
         with self._lock:
             news_id = self._next_id
             self._next_id += 1
@@ -217,7 +238,8 @@ class GovkzFake:
         request = Request(environ)
         body = request.get_data()
         entry = LoggedRequest(request.method, request.path, dict(request.args.items()),
-                              {k.lower(): v for k, v in request.headers.items()}, body)
+                              {k.lower(): v for k, v in request.headers.items()}, body,
+                              self.portal.clock() if self.portal else None)
         with self._lock:
             self.log.append(entry)
             fault = self._take_fault(entry.kind)
@@ -267,6 +289,11 @@ class GovkzFake:
         page = int(request.args.get("page", "1"))
         size = int(request.args.get("size", "10"))
         lang = request.headers.get("Accept-Language", "ru")[:2]
+        if self.portal is not None:
+            if not slug and not self.portal.global_listing:
+                return _response(400, {"message": "projects: must not be empty"})
+            chunk = self.portal.page(slug or None, lang, page, size)
+            return _response(200, {"content": chunk} if self.shape == "page" else chunk)
         chunk = self._page(slug, lang, page, size)
         if self.shape == "page":
             return _response(200, {"content": chunk, "number": page, "size": size,
@@ -288,7 +315,9 @@ class GovkzFake:
             args = _graphql_args(news.group(1))
             slug = str(args.get("projects", "")).removeprefix("eq:")
             lang = str(args.get("_lang", request.headers.get("Accept-Language", "ru")[:2]))
-            chunk = self._page(slug, lang, int(args.get("_page", 1)), int(args.get("_size", 10)))
+            page, size = int(args.get("_page", 1)), int(args.get("_size", 10))
+            chunk = self.portal.page(slug, lang, page, size) if self.portal else \
+                self._page(slug, lang, page, size)
             for obj in chunk:
                 obj["id"] = str(obj["id"])  # GraphQL ids are strings
             return _response(200, {"data": {"news": chunk}})
@@ -300,7 +329,8 @@ class GovkzFake:
 
     def _registry(self, lang: str) -> list[dict[str, Any]]:
         rows = []
-        for index, slug in enumerate(self.slugs):
+        slugs = self.portal.registry() if self.portal else self.slugs
+        for index, slug in enumerate(slugs):
             rows.append({
                 "id": 500 + index,
                 "project_name": f"{slug.upper()} ({lang}) &amp; co",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc.config import GOVKZ_BASE_ENV, Config, load_config
+from feedsvc.config import GOVKZ_BASE_ENV, Config, PortalConfig, load_config
 from feedsvc.errors import ConfigError
 
 from support import ROOT
@@ -30,6 +30,7 @@ def test_the_shipped_example_loads(tmp_path: Path) -> None:
     assert config.sources[0].location == str(ROOT / "seeds")
     assert config.out_dir == ROOT / "feeds"
     assert config.govkz.delay == 1.0 and config.file_interval == 60.0
+    assert config.portal == PortalConfig()  # it documents the defaults
 
 
 def test_sources_paths_and_urls_with_languages(tmp_path: Path) -> None:

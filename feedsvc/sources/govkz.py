@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ from lxml import html as lxml_html
 from ..config import LANGUAGES, Config, GovkzConfig, SourceConfig
 from ..errors import FetchError, InvalidSourceURL, SourceError
 from ..http import (
+    Budget,
     Clock,
     HttpError,
     HttpSettings,
@@ -49,6 +51,7 @@ from ..http import (
     describe_body,
     host_of,
 )
+from ..kinds import is_portal_link
 from ..links import (
     MAX_NEWS_ID,
     PUBLIC_SITE,
@@ -366,9 +369,13 @@ class GovkzClient:
     """
 
     def __init__(self, config: GovkzConfig, *, http: PoliteClient | None = None,
-                 sleep: Sleep | None = None, clock: Clock | None = None) -> None:
+                 sleep: Sleep | None = None, clock: Clock | None = None,
+                 budget: Budget | None = None) -> None:
         self.config = config
         self.base = config.base_url.rstrip("/")
+        self._ticketed = False
+        #: Organisations the whole-portal source follows (sources/portal.py keeps it).
+        self.portal: Any = None
         if http is None:
             settings = HttpSettings(delay=config.delay, connect_timeout=config.connect_timeout,
                                     read_timeout=config.read_timeout, attempts=config.retries,
@@ -378,7 +385,7 @@ class GovkzClient:
                 extra["sleep"] = sleep
             if clock is not None:
                 extra["clock"] = clock
-            http = PoliteClient(settings, **extra)
+            http = PoliteClient(settings, budget=budget, **extra)
         self.http = http
 
     def close(self) -> None:
@@ -391,9 +398,15 @@ class GovkzClient:
         response = self.http.request("POST", url, headers={
             "Content-Type": "application/json", "Origin": PUBLIC_SITE, "Accept": "*/*"})
         stats.requests += response.attempts
+        self._ticketed = response.ok
         if not response.ok:
             log.warning("govkz.ticket_refused url=%s status=%d body=%r", url, response.status,
                         response.snippet())
+
+    def ensure_ticket(self, stats: ReadStats) -> None:
+        """A ticket unless the session holds one (a refused listing asks for a fresh one)."""
+        if not self._ticketed:
+            self.take_ticket(stats)
 
     def rest_page(self, slug: str, lang: str, page: int, size: int,
                   stats: ReadStats) -> tuple[list[dict[str, Any]], str]:
@@ -507,6 +520,11 @@ class _Read:
 class GovkzSource(BaseSource):
     """One organisation's news in one language, read through :class:`GovkzClient`."""
 
+    #: A fresh ticket before every read; else one kept by the client until refused.
+    ticket_per_read = True
+    #: Items asked for by a read after the first one (None: ``page_size``).
+    poll_size: int | None = None
+
     def __init__(self, slug: str, lang: str, client: GovkzClient, backfill: int,
                  page_size: int, link: str | None = None) -> None:
         self.slug = slug
@@ -548,7 +566,8 @@ class GovkzSource(BaseSource):
         first_run = not previous.get("backfilled")
         limit = self.backfill if first_run else self.backfill * CATCH_UP_FACTOR
         run = _Read(first_run, limit)
-        size = min(self.page_size, self.backfill) if first_run else self.page_size
+        size = min(self.page_size, self.backfill) if first_run else \
+            (self.poll_size or self.page_size)
         graphql_until = _time(previous.get("graphql_until"))
         pinned = graphql_until is not None and context.now < graphql_until
         if pinned:
@@ -567,7 +586,10 @@ class GovkzSource(BaseSource):
     def _rest_then_graphql(self, run: _Read, size: int,
                            context: SourceContext) -> datetime | None:
         """Read over REST; if REST is shut, go on over GraphQL from the same page."""
-        self.client.take_ticket(run.stats)
+        if self.ticket_per_read:
+            self.client.take_ticket(run.stats)
+        else:
+            self.client.ensure_ticket(run.stats)
         try:
             self._page_through(self._rest_pages(), run, size, context, start=1)
             return None
@@ -694,18 +716,28 @@ def _time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def make_client(config: Config, sleep: Sleep | None = None) -> GovkzClient:
-    """One client for every gov.kz source, so the host sees one request at a time."""
-    return GovkzClient(config.govkz, sleep=sleep)
+def make_client(config: Config, sleep: Sleep | None = None, *,
+                clock: Clock | None = None) -> GovkzClient:
+    """One client for every gov.kz source, so the host sees one request at a time, and every
+    request counts against one budget (``[portal] requests_per_second``)."""
+    from ..poller import RequestBudget
+
+    real_sleep = sleep or time.sleep
+    budget = RequestBudget(config.portal.budget_limit, config.portal.budget_window,
+                           clock=clock or time.monotonic, sleep=real_sleep)
+    return GovkzClient(config.govkz, sleep=sleep, clock=clock, budget=budget)
 
 
 def check(location: str) -> None:
-    """Raises InvalidSourceURL unless ``location`` is a link of a gov.kz organisation."""
-    parse_govkz_link(location)
+    """Raises InvalidSourceURL unless ``location`` is a link of a gov.kz organisation or the
+    portal itself (``https://www.gov.kz``: every organisation)."""
+    if not is_portal_link(location):
+        parse_govkz_link(location)
 
 
 def expand(spec: SourceConfig, config: Config, client: GovkzClient) -> list[BaseSource]:
-    """One source per language of the organisation the configured link names."""
+    """One source per language of the organisation the configured link names (the portal
+    itself is expanded by sources/portal.py, the kind's entry point)."""
     try:
         return list(sources_for_link(spec.location, spec.langs, client, config.govkz))
     except InvalidSourceURL as exc:
