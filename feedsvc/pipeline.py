@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -171,8 +172,15 @@ class Pipeline:
         try:
             reads = (self._read(source, states.get(source.name), workers)
                      for source in (progress(chosen) if progress else chosen))
+            # The writer stores one chunk while this thread reads the next one (and the
+            # workers, kept busy, read ahead of it): one chunk waits at most.
+            storing: Future[list[SourceOutcome]] | None = None
             for chunk in _chunks(reads):
-                report.sources.extend(self.writer.call(self.storer.store_chunk, run, chunk))
+                if storing is not None:
+                    report.sources.extend(storing.result())
+                storing = self.writer.submit(self.storer.store_chunk, run, chunk)
+            if storing is not None:
+                report.sources.extend(storing.result())
             if publish:
                 report.publish = self.writer.call(self._publish, workers)
         finally:
