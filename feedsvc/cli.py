@@ -342,9 +342,9 @@ def _items_to_explain(target: str, config: Config) -> list[tuple[str, Any]]:
     link = parse_govkz_url(target)
     if link and link.news_id is not None:
         keys = [news_key_for(link.news_id, lang) for lang in (link.lang, *LANGUAGES) if lang]
-    from .store import Store
+    from .store import ReadOnlyStore
 
-    store = Store.open_reader(config.db)
+    store = ReadOnlyStore(config.db)
     try:
         for key in keys:
             found = store.find_item(key)

@@ -307,26 +307,6 @@ class Store:
         except OSError as exc:
             raise StoreError(str(path), f"cannot create the store: {exc.strerror}") from exc
 
-    @classmethod
-    def open_reader(cls, path: Path) -> Store:
-        """The store opened read-only, for a command that only looks things up while a build
-        or daemon may own it (no migration, no write, no lock)."""
-        store = cls.__new__(cls)
-        store.path = path
-        store._depth = 0
-        try:
-            store.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                                       isolation_level=None, timeout=10)
-            version = store.db.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(str(path), f"cannot open the store: {exc}") from exc
-        if version != SCHEMA_VERSION:
-            store.db.close()
-            raise StoreError(str(path), f"schema {version}, this version reads "
-                             f"{SCHEMA_VERSION}; run 'feedsvc build' once to upgrade it")
-        store.db.create_function("feedsvc_tie", 1, order_tie, deterministic=True)
-        return store
-
     def close(self) -> None:
         self.db.close()
 
@@ -633,11 +613,7 @@ class Store:
         return int(self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
     def find_item(self, key_or_id: str) -> StoredItem | None:
-        found = self.db.execute(
-            "SELECT i.atom_id, i.payload, i.updated, i.first_seen, i.topics FROM items i "
-            "WHERE i.atom_id = ?1 OR i.id = (SELECT item FROM item_keys WHERE key = ?1)",
-            (key_or_id,)).fetchone()
-        return _stored(found) if found else None
+        return _find_item(self.db, key_or_id)
 
     # --- feeds ----------------------------------------------------------------------------
 
@@ -782,6 +758,10 @@ class ReadOnlyStore:
     def live_organisations(self) -> list[Organisation]:
         return _live_organisations(self.db)
 
+    def find_item(self, key_or_id: str) -> StoredItem | None:
+        """An item by its Atom id or any identity key (``explain-topics``)."""
+        return _find_item(self.db, key_or_id)
+
     def query_items(self, langs: Sequence[str], groups: Sequence[Sequence[str]],
                     match: str | None, limit: int, seconds: float) -> list[StoredItem]:
         """The newest ``limit`` items in ``langs`` that are a member of at least one feed of
@@ -899,6 +879,14 @@ def _with_siblings(db: sqlite3.Connection, entries: list[StoredItem]) -> list[St
     return [replace(e, siblings=tuple(sorted(
         lang for lang in found.get(e.item.news_id, ()) if lang != e.item.lang)))
             if e.item.news_id in found else e for e in entries]
+
+
+def _find_item(db: sqlite3.Connection, key_or_id: str) -> StoredItem | None:
+    found = db.execute(
+        "SELECT i.atom_id, i.payload, i.updated, i.first_seen, i.topics FROM items i "
+        "WHERE i.atom_id = ?1 OR i.id = (SELECT item FROM item_keys WHERE key = ?1)",
+        (key_or_id,)).fetchone()
+    return _stored(found) if found else None
 
 
 def _json_list(values: Sequence[str]) -> str:
