@@ -79,6 +79,11 @@ _SYSTEM_REFUSALS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EAC
                               errno.EPERM})
 
 
+def _refused_by_system(exc: PublishError) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in _SYSTEM_REFUSALS
+
+
 def publish_feeds(store: Store, keys: list[str], site: Site, out_dir: Path,
                   previous: dict[str, FeedRecord]) -> list[tuple[FeedRecord | str, list[str]]]:
     """:func:`publish_feed` for each key; a feed that fails gives its error line instead.
@@ -91,8 +96,7 @@ def publish_feeds(store: Store, keys: list[str], site: Site, out_dir: Path,
         try:
             published.append(publish_feed(store, key, site, out_dir, previous.get(key)))
         except PublishError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, OSError) and cause.errno in _SYSTEM_REFUSALS:
+            if _refused_by_system(exc):
                 raise
             published.append((str(exc), []))
     return published
@@ -190,8 +194,7 @@ class Publisher:
                 if write_if_changed(self.out_dir / name, data, durable=name.endswith(".opml")):
                     outcome.written.append(name)
             except PublishError as exc:
-                cause = exc.__cause__
-                if isinstance(cause, OSError) and cause.errno in _SYSTEM_REFUSALS:
+                if _refused_by_system(exc):
                     raise
                 outcome.errors.append(str(exc))
                 log.error("publish.failed file=%s error=%s", name, exc)
