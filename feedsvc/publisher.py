@@ -31,7 +31,9 @@ from .render import (
     Listing,
     Site,
     feed_spec,
+    feed_page_path,
     feed_updated,
+    format_url,
     render_atom,
     render_distinct_opml,
     render_opml,
@@ -72,6 +74,13 @@ def publish_feed(store: Store, key: str, site: Site, out_dir: Path,
                         feed_updated(entries, fallback) if entries or fallback else None,
                         hashlib.sha256(data + b"".join(others.values())).hexdigest())
     return record, written
+
+
+def _missing_file(out_dir: Path, path: str) -> bool:
+    """Whether a file of this feed is gone from the output (deleted by hand, or lost): the
+    feed is published again, though nothing of it changed."""
+    return not all((out_dir / name).exists() for name in (
+        path, format_url(path, ".rss"), format_url(path, ".json"), feed_page_path(path)))
 
 
 #: Failures of the output directory as a whole, not of one file: publishing stops at the first.
@@ -137,7 +146,7 @@ class Publisher:
         fingerprint = self.site.fingerprint
         if store.get_meta("render") != fingerprint:
             todo |= set(records) | store.all_member_feeds()
-        todo |= {key for key, rec in records.items() if not (out / rec.path).exists()}
+        todo |= {key for key, rec in records.items() if _missing_file(out, rec.path)}
         outcome = PublishOutcome()
         published = self._render(sorted(todo), records, workers)
         failed: set[str] = set()
