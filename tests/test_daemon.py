@@ -87,7 +87,7 @@ def daemon(root: Path) -> Iterator[DaemonProcess]:
 
 def entries(response: requests.Response) -> list:
     parsed = feedparser.parse(response.content)
-    assert not parsed.bozo
+    assert not parsed.bozo, (response.status_code, response.url, response.content[:300])
     return parsed.entries
 
 
