@@ -9,8 +9,13 @@ budget's 1.7 hours of first reads pass at once) reads them all: 618,300 stream i
 published. Then the clock moves on with no new item, and every stream is polled once more.
 
 Reported: peak RSS of this process (the daemon's work: follower, pipeline, writer thread; the
-fake runs in another process so it is not counted), RSS after the backfill and after the quiet
-round, the store's size, and the files the quiet round wrote (expected: none).
+fake runs in a child process, and ``ru_maxrss`` of ``RUSAGE_SELF`` counts this process alone;
+the higher of it and the RSS read after every step: the kernel's high-water mark was seen to
+read below an RSS read earlier in the same run),
+RSS after the backfill, after the quiet round and after the memory release a daemon does when it
+goes idle (``Pipeline.release_memory``), the store's size, and the files the quiet round wrote
+(expected: none), both as the publisher reported them and as found on disk: every file of the
+output directory whose size, mtime or inode changed, or that appeared or went.
 """
 
 from __future__ import annotations
@@ -75,6 +80,17 @@ def rss_mib() -> float:
     return float("nan")
 
 
+def files_of(root: Path) -> dict[Path, tuple[int, int, int]]:
+    """(size, mtime, inode) of every file under ``root``: a file replaced by a rename gets a
+    new inode even when its size and mtime look the same."""
+    found = {}
+    for path in root.rglob("*"):
+        info = path.stat()
+        if not path.is_dir():
+            found[path] = (info.st_size, info.st_mtime_ns, info.st_ino)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orgs", type=int, default=2061)
@@ -104,34 +120,45 @@ def main() -> None:
         follower.next_registry = float("inf")
         follower.load()
         stored = 0
+        sampled = 0.0  # see the docstring
         while follower.planner.unread():
             follower.step()
+            sampled = max(sampled, rss_mib())
             report = follower.last_report
             stored += sum(o.new for o in report.sources) if report else 0
         after_backfill = rss_mib()
         backfill_seconds = time.perf_counter() - wall
         clock.now += 2 * 86400  # every stream is due again; nothing new was published
+        before = files_of(config.out_dir)
         written: list[str] = []
         polls = 0
         while polls < len(follower.planner.streams):
             if follower.step() > 0:
                 break
+            sampled = max(sampled, rss_mib())
             report = follower.last_report
             if report:
                 polls += len(report.sources)
                 written += report.publish.written
         after_quiet = rss_mib()
+        after = files_of(config.out_dir)
+        touched = sorted(str(path.relative_to(config.out_dir)) for path in before.keys() | after
+                         if before.get(path) != after.get(path))
+        pipeline.release_memory()  # what the daemon does when nothing is due for a while
+        after_release = rss_mib()
         store_mib = sum(path.stat().st_size for path in work.glob("store.sqlite3*")) / 2**20
         pipeline.close()
     stop.set()
     server.join()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = max(sampled, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps({
         "streams": len(follower.planner.streams), "items_stored": stored,
         "rss_mib_after_backfill": round(after_backfill, 1),
         "rss_mib_after_quiet_round": round(after_quiet, 1),
         "peak_rss_mib": round(peak, 1), "store_mib": round(store_mib, 1),
+        "rss_mib_after_idle_release": round(after_release, 1),
         "quiet_polls": polls, "files_written_by_quiet_polls": written,
+        "files_changed_on_disk_by_quiet_polls": touched,
         "backfill_real_seconds": round(backfill_seconds, 1),
     }, indent=1))
 

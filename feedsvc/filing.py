@@ -13,7 +13,7 @@ from typing import Any
 from .config import Config
 from .model import Filed, Item, feed_key
 from .registry import Organisation, Registry, load_registry
-from .topics import assign_topics, load_taxonomy
+from .topics import assign_topics, load_taxonomy, release_caches
 
 
 def memberships(item: Item, topics: tuple[str, ...], registry: Registry) -> frozenset[str]:
@@ -53,6 +53,12 @@ class Filing:
     def file(self, item: Item) -> Filed:
         topics = self.classify(item)
         return Filed(topics, memberships(item, topics, self.registry))
+
+    def release_caches(self) -> None:
+        """Forget the words the topic classifier learned (it learns them again as it meets
+        them)."""
+        if self.taxonomy is not None:
+            release_caches(self.taxonomy)
 
     def classify(self, item: Item) -> tuple[str, ...]:
         if self.taxonomy is None:

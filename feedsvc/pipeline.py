@@ -52,6 +52,14 @@ PARALLEL_MIN_SOURCES = 2
 PARALLEL_MIN_BYTES = 8_000_000
 #: A refresh stores its sources in transactions of about this many items (see _chunks).
 BATCH_ITEMS = 10_000
+#: SQLite's page cache (MiB) while a refresh stores chunks of BATCH_ITEMS items: identity keys
+#: are hashes, so inserts land all over their index, and a cache big enough for it is much of
+#: the speed of a big build.
+WRITE_CACHE_MIB = 64
+#: ... and otherwise: the daemon's small refreshes (a few thousand items of the whole portal's
+#: streams at most) and publishing. A 64 MiB cache held all the time was an eighth of the
+#: daemon's memory following the whole portal (benchmarks/portal_memory.py).
+CACHE_MIB = 16
 #: The environment variable that fixes the clock (reproducible builds, and the tests).
 EPOCH_ENV = "SOURCE_DATE_EPOCH"
 
@@ -169,6 +177,7 @@ class Pipeline:
         run = Run(keys={} if empty else None)
         report = BuildReport()
         workers = self._start_workers(chosen, states)
+        big = False  # storing chunks of BATCH_ITEMS: with the big page cache
         try:
             reads = (self._read(source, states.get(source.name), workers)
                      for source in (progress(chosen) if progress else chosen))
@@ -178,6 +187,9 @@ class Pipeline:
             for chunk in _chunks(reads):
                 if storing is not None:
                     report.sources.extend(storing.result())
+                if not big and sum(read.size for read in chunk) >= BATCH_ITEMS:
+                    big = True  # queued before the chunk: the writer runs them in order
+                    self.writer.submit(self.store.set_cache, WRITE_CACHE_MIB)
                 storing = self.writer.submit(self.storer.store_chunk, run, chunk)
             if storing is not None:
                 report.sources.extend(storing.result())
@@ -186,10 +198,21 @@ class Pipeline:
         finally:
             if workers is not None:
                 workers.close()
-        if sum(outcome.new + outcome.changed for outcome in report.sources) >= BATCH_ITEMS:
-            self.writer.call(self.store.release_memory)
-            _return_freed_heap()
+        if big or sum(o.new + o.changed for o in report.sources) >= BATCH_ITEMS:
+            self.release_memory()
         return report
+
+    def release_memory(self) -> None:
+        """Give back what a big refresh (or a busy spell of the daemon) filled: SQLite's page
+        cache back to its everyday size and emptied, the topic classifier's caches, and the
+        heap pages freed meanwhile. All of it fills again as it is needed."""
+        self.writer.call(self._release_on_writer)
+        _return_freed_heap()
+
+    def _release_on_writer(self) -> None:
+        self.store.set_cache(CACHE_MIB)
+        self.store.release_memory()
+        self.filing.release_caches()
 
     def publish(self) -> PublishOutcome:
         """Publish whatever the store holds unpublished (and the OPML and index if missing)."""
@@ -319,7 +342,7 @@ def make_pipeline(config: Config, *, clock: Clock | None = None, sleep: Sleep | 
     ``sleep``: how source clients wait (default: really); ``parallel``: read big batches of
     files, and render many feeds, in worker processes.
     """
-    writer = Writer(lambda: Store(config.db))
+    writer = Writer(lambda: Store(config.db, cache_mib=CACHE_MIB))
     try:
         filing = Filing.load(config, writer.call(writer.store.live_organisations))
         site = Site(config.normalised_base_url, config.language, filing.registry,

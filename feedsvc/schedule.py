@@ -44,6 +44,9 @@ FIRST_PASS_JOB = "first-pass"
 PORTAL_JOB = "portal"
 #: The follower looks again at least this often (for streams a registry refresh adds).
 PORTAL_IDLE_MAX = 60.0
+#: When the follower, after reading, has nothing due for this long, the daemon gives back the
+#: memory its reads filled (caches, SQLite's page cache; see Pipeline.release_memory).
+PORTAL_IDLE_RELEASE = 30.0
 #: Failure backoff: first retry after this long, doubling up to the source's own interval.
 RETRY_BASE_SECONDS = 5.0
 
@@ -141,12 +144,17 @@ class Daemon:
         """Runs until the daemon stops: each step reads what is due, then waits for more."""
         follower = self.follower
         assert follower is not None
+        busy = False  # read something since memory was last released
         while not self._stopping.is_set():
             try:
                 wait = follower.step()
             except Exception:  # a bug: keep following, a little later
                 log.exception("portal.step_failed")
                 wait = RETRY_BASE_SECONDS
+            busy = busy or wait == 0
+            if busy and wait >= PORTAL_IDLE_RELEASE:
+                busy = False
+                self.pipeline.release_memory()
             if wait > 0:
                 self._stopping.wait(min(wait, PORTAL_IDLE_MAX))
 

@@ -320,6 +320,17 @@ class Store:
         small; the cache fills again as it is needed)."""
         self.db.execute("PRAGMA shrink_memory")
 
+    def set_cache(self, mib: int) -> None:
+        """Resize SQLite's page cache; pages beyond a smaller size are freed at once."""
+        self.db.execute(f"PRAGMA cache_size=-{mib * 1024}")
+
+    def cache_mib(self) -> float:
+        """The page cache's size limit now, in MiB."""
+        size = self.db.execute("PRAGMA cache_size").fetchone()[0]
+        if size < 0:  # in KiB
+            return -size / 1024
+        return size * self.db.execute("PRAGMA page_size").fetchone()[0] / 2**20
+
     def _refuse_newer(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:

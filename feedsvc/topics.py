@@ -76,7 +76,11 @@ _SLUG = re.compile(r"^[a-z0-9-]+$")
 _TOKEN = re.compile(r"\w+(?:['’ʼ`]\w+)*")
 _APOSTROPHES = str.maketrans("", "", "'’ʼ`")
 _STEMMERS = {"en": "english", "ru": "russian"}
-_CACHE_LIMIT = 300_000  # chunks per language
+#: Chunks (and words) cached per language; when full, the cache starts again from empty. A chunk
+#: costs about 2.5 us to learn and 100-250 bytes to keep: 50,000 per language is under 40 MB
+#: for all three, and learning again after a reset costs at most what the chunks learned since
+#: the previous one did. (300,000 let a daemon following the whole portal grow by 350 MiB.)
+_CACHE_LIMIT = 50_000
 _ORG_CACHE_LIMIT = 10_000  # (organisation, kind, chain) combinations
 
 
@@ -459,6 +463,16 @@ class _Chunk:
     starts: tuple[tuple[int, bool, int, tuple[tuple[_Rule, str, bool], ...]], ...]
 
 
+#: A word that hits no keyword, starts no phrase and is none of the words a phrase needs after
+#: its first: nothing about it can change a score. Every such word shares this token (most words
+#: of a text are such words, and a daemon meets hundreds of thousands of them: numbers, names).
+_INERT = _Token(frozenset(), (), ())
+#: What a chunk whose words are all inert stands for, kept in no cache: a phrase running into
+#: it fails at its first word, so one word does as well as all of them. (A chunk without words,
+#: "—", is not inert: phrases run across it, so it is cached with its empty words.)
+_INERT_CHUNK = _Chunk((_INERT,), (), ())
+
+
 class _Language:
     """Compiled keywords of one language, with caches of words and chunks already seen.
 
@@ -475,9 +489,12 @@ class _Language:
         self.single: dict[str, list[_Rule]] = {}
         self.phrase: dict[str, list[_Rule]] = {}
         self.prefixes: set[str] = set()
+        #: Every word a phrase needs after its first (as normalised: a stem, or "prefix*").
+        self.rest: set[str] = set()
         self.words: dict[str, _Token] = {}
-        self.chunks: dict[str, _Chunk] = {}  # every chunk seen
-        self.marks: dict[str, _Chunk | None] = {}  # the same chunks: None unless it hits a keyword
+        #: Chunks seen that matter to phrases (see _INERT); the others are only in ``marks``.
+        self.chunks: dict[str, _Chunk] = {}
+        self.marks: dict[str, _Chunk | None] = {}  # every chunk seen: None unless it hits
 
     def add(self, topic: int, keyword: _Keyword) -> None:
         first, *rest = keyword.words
@@ -485,6 +502,7 @@ class _Language:
         target.setdefault(first, []).append(_Rule(topic, keyword.label, keyword.weight,
                                                   tuple(rest)))
         self.prefixes.update(word[:-1] for word in keyword.words if word.endswith("*"))
+        self.rest.update(rest)
 
     def word(self, raw: str) -> _Token:
         known = self.words.get(raw)
@@ -496,20 +514,30 @@ class _Language:
                      if plain[:end] in self.prefixes)
         hits = tuple(rule for form in forms for rule in self.single.get(form, ()))
         starts = tuple(rule for form in forms for rule in self.phrase.get(form, ()))
-        info = _Token(frozenset(forms), hits, starts)
+        if hits or starts or not self.rest.isdisjoint(forms):
+            info = _Token(frozenset(forms), hits, starts)
+        else:
+            info = _INERT
         self.words[raw] = info
         return info
 
+    def clear(self) -> None:
+        """Forget every word and chunk seen (they are learned again as they come)."""
+        self.words.clear()
+        self.chunks.clear()
+        self.marks.clear()
+
     def learn(self, chunks: list[str]) -> None:
         """Cache every chunk of ``chunks`` not seen yet (all of them after a cache reset)."""
-        unknown = set(chunks).difference(self.chunks)
-        if len(self.chunks) + len(unknown) > _CACHE_LIMIT:
-            self.chunks.clear()
-            self.marks.clear()
-            self.words.clear()
+        unknown = set(chunks).difference(self.marks)
+        if len(self.marks) + len(unknown) > _CACHE_LIMIT or len(self.words) > _CACHE_LIMIT:
+            self.clear()
             unknown = set(chunks)
         for chunk in unknown:
             words = tuple(self.word(raw) for raw in _TOKEN.findall(chunk.casefold()))
+            if words and all(word is _INERT for word in words):
+                self.marks[chunk] = None  # its words: as good as _INERT_CHUNK's one
+                continue
             hits = tuple(rule for word in words for rule in word.hits)
             starts = tuple(
                 (index + 1, index + 1 < len(words), max(len(rule.rest) for rule in word.starts),
@@ -546,7 +574,8 @@ class _Language:
                 # "visit"), the first word of the next chunk.
                 if inside:
                     second = info.words[index].forms
-                elif position < last and (following := known[chunks[position + 1]].words):
+                elif position < last and (
+                        following := known.get(chunks[position + 1], _INERT_CHUNK).words):
                     second = following[0].forms
                 else:
                     after = self.following(chunks, position, index, 1)
@@ -567,7 +596,7 @@ class _Language:
         Every chunk of ``chunks`` is known here: :meth:`count` learned them all first.
         """
         known = self.chunks
-        words = known[chunks[position]].words
+        words = known.get(chunks[position], _INERT_CHUNK).words
         after: list[frozenset[str]] = []
         while len(after) < wanted:
             if index < len(words):
@@ -577,7 +606,7 @@ class _Language:
             position += 1
             if position >= len(chunks):
                 break
-            words, index = known[chunks[position]].words, 0
+            words, index = known.get(chunks[position], _INERT_CHUNK).words, 0
         return after
 
 
@@ -819,6 +848,16 @@ def assign_topics(taxonomy: Taxonomy, item: Item, *, org_kind: str | None = None
     if matcher is None:
         return ()
     return tuple(map(matcher.slugs.__getitem__, matcher.assigned(item, org_kind, tuple(org_chain))))
+
+
+def release_caches(taxonomy: Taxonomy) -> None:
+    """Forget every word, chunk and organisation the taxonomy's matcher has cached: a daemon
+    that goes idle gives their memory back, and relearns the words it meets next."""
+    matcher = taxonomy._matcher
+    if matcher is not None:
+        for language in matcher.languages.values():
+            language.clear()
+        matcher.org_cache.clear()
 
 
 def explain(taxonomy: Taxonomy, item: Item, *, org_kind: str | None = None,

@@ -609,3 +609,23 @@ def test_a_build_waits_for_the_workers_of_a_killed_one(tmp_path: Path) -> None:
     holder.wait(timeout=30)
     assert build.returncode == 0, build.stderr
     assert marker.stat().st_mtime_ns <= (site.out / "all.atom").stat().st_mtime_ns
+
+
+@pytest.mark.parametrize("batch", ["smaller than a batch", "a batch"])
+def test_a_refresh_of_a_batch_gives_back_its_memory_and_a_small_one_keeps_its_caches(
+        site: Site, batch: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refresh that stored a batch of BATCH_ITEMS (with the big page cache) leaves the store
+    at its everyday cache and forgets the words the classifier learned; a small refresh (the
+    daemon's usual) keeps what it learned."""
+    if batch == "a batch":
+        monkeypatch.setattr(pipeline_module, "BATCH_ITEMS", 10)
+    site.copy_seeds()  # 25 items
+    pipeline = make_pipeline(site.config(), clock=site.clock)
+    try:
+        assert pipeline.refresh().ok
+        assert pipeline.writer.call(pipeline.store.cache_mib) == pipeline_module.CACHE_MIB
+        languages = pipeline.filing.taxonomy._matcher.languages.values()
+        learned = sum(len(language.marks) for language in languages)
+        assert (learned == 0) == (batch == "a batch")
+    finally:
+        pipeline.close()

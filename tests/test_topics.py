@@ -387,3 +387,63 @@ def test_results_survive_a_cache_reset(cases: dict, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(topics_module, "_CACHE_LIMIT", 50)  # a reset every few items
     taxonomy = load_taxonomy()
     assert {key: topics_of(taxonomy, case) for key, case in cases.items()} == expected
+
+
+def _text_chunks(case: object) -> list[str]:
+    found = case.item.title.split()  # type: ignore[attr-defined]
+    for paragraph in case.item.paragraphs:  # type: ignore[attr-defined]
+        found += paragraph.split()
+    return found
+
+
+def test_the_word_caches_stay_within_their_bound(cases: dict,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bound small enough to be reached every few items holds after every item (a text with
+    more distinct chunks than the bound is the only excess: it is learned whole), and the
+    topics are those of an unbounded cache."""
+    expected = {key: topics_of(load_taxonomy(), case) for key, case in cases.items()}
+    limit = 300
+    monkeypatch.setattr(topics_module, "_CACHE_LIMIT", limit)
+    taxonomy = load_taxonomy()
+    assert taxonomy._matcher is not None
+    resets = 0
+    for key, case in cases.items():
+        language = taxonomy._matcher.languages[case.item.lang]
+        before = len(language.marks)
+        assert topics_of(taxonomy, case) == expected[key]
+        chunks = _text_chunks(case)
+        resets += len(language.marks) < before
+        assert len(language.marks) <= max(limit, len(set(chunks)))
+        assert len(language.words) <= limit + len(chunks)
+        assert len(language.chunks) <= len(language.marks)
+    assert resets > 3  # the bound was reached, again and again
+
+
+def test_a_phrase_runs_across_a_chunk_without_words_and_stops_at_any_other_word() -> None:
+    """Words that can change no score share one token, and chunks made only of them are kept
+    in no cache: a phrase must still stop at them, and still run across "—"."""
+    taxonomy = load_taxonomy()
+
+    def phrase_found(title: str) -> bool:
+        scores = classify(taxonomy, item(title))
+        return any('"rule of law"' in line for score in scores for line in score.evidence)
+
+    for _ in range(2):  # first sight, then from the caches
+        assert phrase_found("The rule of law in 2026")
+        assert phrase_found("The rule — of law in 2026")
+        assert phrase_found("The rule of — law in 2026")
+        assert not phrase_found("The rule 2026 of law")
+        assert not phrase_found("The rule of 2026 law")
+        assert not phrase_found("The rule of Astana-2026 law")
+
+
+def test_released_caches_are_empty_and_learned_again_to_the_same_topics(cases: dict) -> None:
+    taxonomy = load_taxonomy()
+    first = {key: topics_of(taxonomy, case) for key, case in cases.items()}
+    matcher = taxonomy._matcher
+    assert matcher is not None and matcher.languages["en"].marks and matcher.org_cache
+    topics_module.release_caches(taxonomy)
+    for language in matcher.languages.values():
+        assert not language.marks and not language.chunks and not language.words
+    assert not matcher.org_cache
+    assert {key: topics_of(taxonomy, case) for key, case in cases.items()} == first
