@@ -78,6 +78,13 @@ class PortalConfig:
     registry_interval: float = 86400.0
     #: Streams read per refresh: about this many seconds of the budget.
     batch_seconds: float = 30.0
+    #: ``/healthz``: the portal (not one organisation) is failing, and the answer 503, when
+    #: more than ``health_failing_share`` of the streams read in the last ``health_window``
+    #: seconds failed their latest read, or when no read of the portal (a stream, or the
+    #: cross-organisation listing) has succeeded for ``health_stale_after`` seconds.
+    health_window: float = 3600.0
+    health_failing_share: float = 0.5
+    health_stale_after: float = 21600.0
 
     @property
     def budget_limit(self) -> int:
@@ -89,7 +96,8 @@ _PORTAL: dict[str, type | tuple[type, ...]] = {
     "budget_window": (int, float), "min_interval": (int, float), "max_interval": (int, float),
     "poll_page_size": int, "global_listing": str, "global_interval": (int, float),
     "safety_interval": (int, float), "registry_interval": (int, float),
-    "batch_seconds": (int, float),
+    "batch_seconds": (int, float), "health_window": (int, float),
+    "health_failing_share": (int, float), "health_stale_after": (int, float),
 }
 
 
@@ -270,6 +278,9 @@ class PortalTable(_Table, frozen=True):
     safety_interval: _Positive | UnsetType = UNSET
     registry_interval: _Positive | UnsetType = UNSET
     batch_seconds: _Positive | UnsetType = UNSET
+    health_window: Annotated[float, Meta(ge=60, le=_WEEK)] | UnsetType = UNSET
+    health_failing_share: Annotated[float, Meta(gt=0, le=1)] | UnsetType = UNSET
+    health_stale_after: Annotated[float, Meta(ge=60, le=366 * 24 * 3600.0)] | UnsetType = UNSET
 
 
 class FileSchema(_Table, frozen=True):

@@ -18,15 +18,33 @@ import signal
 import sys
 import threading
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config
+from .health import PortalRule, PortalView
 from .lock import owner_locks
 from .pipeline import make_pipeline
 from .schedule import Daemon
 
+if TYPE_CHECKING:
+    from .follow import Follower
+
 log = logging.getLogger(__name__)
+
+
+def portal_view(follower: Follower, config: Config) -> PortalView:
+    """What ``/healthz`` shows of the whole portal, read from the follower (another thread:
+    the streams are copied in one step, as the registry refresh may add some meanwhile)."""
+    portal = config.portal
+    return PortalView(
+        streams=set(follower.planner.streams), description=follower.describe(),
+        since=datetime.fromtimestamp(follower.started, UTC),
+        listing_ok=None if follower.listing_ok is None
+        else datetime.fromtimestamp(follower.listing_ok, UTC),
+        rule=PortalRule(portal.health_window, portal.health_failing_share,
+                        portal.health_stale_after))
 
 
 def run_daemon(config: Config, *, base_url_from_socket: bool = False) -> None:
@@ -49,11 +67,10 @@ def run_daemon(config: Config, *, base_url_from_socket: bool = False) -> None:
         pipeline = running.get("pipeline")
         if pipeline is None:
             return {"status": "starting", "sources": {}}
-        answer = pipeline.health.snapshot()
         follower = getattr(running.get("daemon"), "follower", None)
-        if follower is not None:
-            answer["portal"] = follower.describe()
-        return answer
+        if follower is None:
+            return pipeline.health.snapshot()
+        return pipeline.health.snapshot(portal_view(follower, config), datetime.now(UTC))
 
     with ExitStack() as stack:
         for lock in owner_locks(config.db, config.out_dir):

@@ -78,6 +78,9 @@ class Follower:
         #: Requests the cross-organisation listing took, and those that found nothing new.
         self.global_requests = 0
         self.global_empty = 0
+        #: For ``/healthz``: when following began, and the listing's last good answer.
+        self.started = clock()
+        self.listing_ok: float | None = None
 
     # --- start ----------------------------------------------------------------------------
 
@@ -163,6 +166,7 @@ class Follower:
                      self.portal.global_interval)
             self._switch(GLOBAL, now)
         self.planner.urge(urged)
+        self.listing_ok = now
         self.next_global = now + self.portal.global_interval
 
     def _poll_listing(self, lang: str) -> set[str]:
@@ -253,9 +257,13 @@ class Follower:
     # --- health ---------------------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        """For ``/healthz``: the mode, the streams, what the planner plans."""
+        """For ``/healthz``: the mode, the streams, what the planner plans, the budget's use."""
+        budget = getattr(self.client.http, "budget", None)
+        used = {} if budget is None else {
+            "requests_in_last_window": budget.used(),
+            "requests_since_start": budget.granted}
         return {"mode": self.mode, "streams": len(self.planner.streams),
                 "unread": self.planner.unread(),
                 "planned_polls_per_second": round(self.planner.planned, 4),
                 "budget": f"{self.portal.budget_limit} requests per "
-                          f"{self.portal.budget_window:g} s"}
+                          f"{self.portal.budget_window:g} s", **used}

@@ -82,6 +82,11 @@ class RequestBudget:
             return 0.0
         return starts[0] + self.window - now
 
+    def used(self) -> int:
+        """Starts in the window ending now (for ``/healthz``; any thread)."""
+        since = self._clock() - self.window
+        return sum(1 for moment in list(self.starts) if moment > since)
+
     def acquire(self) -> None:
         """Wait for a slot, then take it. The start is recorded no earlier than the slot
         opens, even if ``sleep`` returned early (a test's sleep that does not wait), so the

@@ -51,6 +51,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .errors import ServeError
+from .health import HEALTHY_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +108,10 @@ def make_app(out_dir: Path, health: HealthCheck | None = None,
     ``queries`` (a :class:`feedsvc.queryfeeds.QueryFeeds`, which reads the store) answers
     ``/query.atom``, ``/query.rss`` and ``/query.json``; without it those are files like any.
 
-    ``health`` answers ``/healthz`` (200 when its ``status`` is ``"ok"``, 503 otherwise); without
-    it, ``/healthz`` says ``{"status": "ok", "mode": "static"}``. ``out_dir`` must exist:
-    :class:`ServeError` otherwise, rather than an empty site answering 404 to everything.
+    ``health`` answers ``/healthz`` (200 when its ``status`` is ``"ok"`` or ``"degraded"``, 503
+    otherwise: feedsvc/health.py says which is which); without it, ``/healthz`` says
+    ``{"status": "ok", "mode": "static"}``. ``out_dir`` must exist: :class:`ServeError`
+    otherwise, rather than an empty site answering 404 to everything.
     """
     if not out_dir.is_dir():
         raise ServeError(str(out_dir), "no such directory to serve; build the feeds first")
@@ -292,7 +294,7 @@ class HealthEndpoint:
         except Exception:  # a bug in the check must not look like a healthy service
             logger.exception("serve.health_check_failed")
             return 503, {"status": "failing", "error": "the health check itself failed"}
-        return (200 if body.get("status") == "ok" else 503), body
+        return (200 if body.get("status") in HEALTHY_STATUSES else 503), body
 
 
 # --- connection abuse ------------------------------------------------------------------------

@@ -39,7 +39,8 @@ Body = bytes | str | dict[str, Any] | list[Any] | None
 
 @dataclass
 class Fault:
-    """One scripted misbehaviour for requests of ``target`` (ticket, news, graphql or *).
+    """One scripted misbehaviour for requests of ``target`` (ticket, news, graphql or *; or
+    ``news:<slug>``, a REST listing of that organisation only).
 
     ``hang`` waits that many seconds before answering; ``status=None`` then answers normally.
     ``times=None`` repeats for ever. ``chunked`` sends the body without a Content-Length.
@@ -242,13 +243,15 @@ class GovkzFake:
                               self.portal.clock() if self.portal else None)
         with self._lock:
             self.log.append(entry)
-            fault = self._take_fault(entry.kind)
+            fault = self._take_fault(entry)
         response = self._answer(request, entry, fault)
         return response(environ, start_response)
 
-    def _take_fault(self, kind: str) -> Fault | None:
+    def _take_fault(self, entry: LoggedRequest) -> Fault | None:
+        kind = entry.kind
+        targets = {kind, "*", f"{kind}:{entry.query.get('projects', '').removeprefix('eq:')}"}
         for fault in self.faults:
-            if fault.target in (kind, "*") and (fault.times is None or fault.times > 0):
+            if fault.target in targets and (fault.times is None or fault.times > 0):
                 if fault.times is not None:
                     fault.times -= 1
                 return fault

@@ -109,12 +109,15 @@ def stored_news(tmp_path: Path) -> set[tuple[int, str]]:
 def test_the_portal_link_and_the_portal_table_are_read_from_the_file(tmp_path: Path) -> None:
     path = tmp_path / "feedsvc.toml"
     path.write_text('[portal]\nallow = ["mfa-*", "akorda"]\ndeny = ["mfa-kuwait"]\n'
-                    'requests_per_second = 0.5\nglobal_listing = "off"\n\n'
+                    'requests_per_second = 0.5\nglobal_listing = "off"\n'
+                    'health_failing_share = 0.8\n\n'
                     '[[sources]]\nurl = "https://www.gov.kz/"\nlangs = ["ru"]\n')
     config = load_config(path)
     assert config.sources[0].kind == "govkz"
     assert config.portal.allow == ("mfa-*", "akorda")
     assert config.portal.budget_limit == 30
+    assert (config.portal.health_window, config.portal.health_failing_share,
+            config.portal.health_stale_after) == (3600.0, 0.8, 21600.0)
     client = govkz.make_client(config)
     client.portal = portal.PortalOrgs(list(SLUGS))
     names = [source.name for source in portal.expand(config.sources[0], config, client)]
@@ -126,6 +129,8 @@ def test_the_portal_link_and_the_portal_table_are_read_from_the_file(tmp_path: P
     ('global_listing = "maybe"', "'global_listing' must be one of auto, off, not 'maybe'"),
     ("requests_per_second = 0", "'requests_per_second' must be a number greater than 0"),
     ('langs = ["de"]', "'langs' must be an array of values from kk, ru, en, not 'de'"),
+    ("health_failing_share = 1.5", "'health_failing_share' must be a number greater than 0"),
+    ("health_window = 10", "'health_window' must be a number from 60"),
 ])
 def test_a_bad_portal_table_is_refused_naming_the_key(tmp_path: Path, line: str,
                                                        message: str) -> None:
@@ -269,9 +274,10 @@ def test_the_daemon_follows_the_portal_and_shows_the_mode(tmp_path: Path,
                        if org.slug.startswith("mfa-")}
             # The shipped registry's, and what the registry refresh added; in ru only.
             assert health["portal"]["streams"] == len(shipped | {"mfa-brussels", "mfa-kuwait"})
-            assert {"govkz:mfa-brussels:ru", "govkz:mfa-kuwait:ru"} <= set(health["sources"])
-            assert not any(name.startswith(("govkz:mfa:", "govkz:akorda"))
-                           for name in health["sources"])
+            # Summarised, not listed: every stream read and healthy, none under "sources".
+            assert health["status"] == "ok" and health["sources"] == {}
+            assert health["portal"]["healthy"] == health["portal"]["streams"]
+            assert health["portal"]["failing"] == 0 and health["portal"]["status"] == "ok"
             story = world.publish("mfa-kuwait", ("ru",))
             feed = daemon.wait_for("ru/org/mfa-kuwait.atom",
                                    lambda r: str(story["id"]) in r.text)
@@ -293,3 +299,70 @@ def test_a_listing_that_does_not_name_owners_is_not_trusted(tmp_path: Path, fake
     pipeline.close()
     assert follower.mode == STREAMS
     assert follower.next_global >= began + 3600  # asked again in an hour
+
+
+# --- /healthz with the whole portal --------------------------------------------------------------
+
+def _healthz_until(daemon: object, wanted: int, predicate: object) -> dict[str, object]:
+    """Poll the daemon's /healthz until it answers ``wanted`` with a body ``predicate`` likes."""
+    import time
+
+    end = time.monotonic() + 60
+    last = None
+    while time.monotonic() < end:
+        last = daemon.get("healthz")  # type: ignore[attr-defined]
+        if last.status_code == wanted and predicate(last.json()):  # type: ignore[operator]
+            return last.json()  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    raise AssertionError(f"/healthz never answered {wanted} as wanted; last: "
+                         f"{last and last.status_code} {last and last.text[:2000]}")
+
+
+def test_healthz_summarises_the_portal_one_failing_stream_is_not_an_outage(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real daemon following ~100 streams on the wall clock against the fake: one
+    organisation answering 500 is listed and the answer stays 200 ("degraded"); the whole
+    portal failing is 503 ("failing", saying why); once gov.kz answers again, 200 "ok"."""
+    import time
+
+    from test_daemon import DaemonProcess
+
+    world = PortalWorld(SLUGS, start=time.time(), days=0, clock=time.time, news_per_day=80,
+                        history=5)
+    with GovkzFake(portal=world) as fake:
+        monkeypatch.setenv("FEEDSVC_GOVKZ_BASE_URL", fake.base_url)
+        broken = fake.fault("news:mfa-kuwait", 500, "<html>oops</html>", times=None)
+        (tmp_path / "feedsvc.toml").write_text(
+            'out_dir = "out"\ndb = "store.sqlite3"\n[server]\nport = 0\n'
+            '[govkz]\ndelay = 0.01\nretries = 0\nfailure_threshold = 1000\n'
+            '[portal]\nallow = ["mfa-*"]\nlangs = ["ru"]\nrequests_per_second = 50\n'
+            'budget_window = 1\nglobal_listing = "off"\nmin_interval = 1\nmax_interval = 3\n'
+            'health_window = 60\n'
+            '[[sources]]\nurl = "https://www.gov.kz"\n', encoding="utf-8")
+        daemon = DaemonProcess(tmp_path, "--config", "feedsvc.toml")
+        try:
+            daemon.wait_listening()
+            health = _healthz_until(daemon, 200, lambda h: "portal" in h and h["portal"][
+                "healthy"] == h["portal"]["streams"] - 1 and h["portal"]["failing"] == 1)
+            summary = health["portal"]
+            assert health["status"] == summary["status"] == "degraded"
+            assert summary["failing"] == 1 and summary["mode"] == "streams"
+            listed = summary["failing_streams"]["govkz:mfa-kuwait:ru"]
+            assert listed["consecutive_failures"] >= 1 and "500" in listed["last_error"]
+            assert listed["last_failure"] and summary["requests_since_start"] > 0
+            assert health["sources"] == {} and summary["streams"] > 50
+            assert len(daemon.get("healthz").content) < 5000  # not a line per stream
+
+            everything = fake.fault("*", 500, "<html>down</html>", times=None)
+            health = _healthz_until(daemon, 503, lambda h: h["status"] == "failing")
+            assert health["portal"]["status"] == "failing"
+            assert "failed" in health["portal"]["reason"]
+            assert len(health["portal"]["failing_streams"]) == min(50, health["portal"][
+                "failing"])
+
+            fake.faults.remove(everything)
+            fake.faults.remove(broken)
+            health = _healthz_until(daemon, 200, lambda h: h["status"] == "ok")
+            assert health["portal"]["failing"] == 0 and not health["portal"]["failing_streams"]
+        finally:
+            assert daemon.stop() == 0

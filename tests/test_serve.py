@@ -452,6 +452,15 @@ def test_healthz_is_200_with_the_report_when_ok(serve: Callable[..., FeedServer]
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_healthz_is_200_when_only_degraded(serve: Callable[..., FeedServer]) -> None:
+    """Some of the portal's streams failing is news about them, not an outage."""
+    degraded = {**HEALTHY, "status": "degraded"}
+    server = serve(health=lambda: degraded)
+    response = requests.get(url(server, "/healthz"), timeout=5)
+    assert response.status_code == 200
+    assert response.json() == degraded
+
+
 def test_healthz_is_503_with_the_report_when_failing(serve: Callable[..., FeedServer]) -> None:
     server = serve(health=lambda: FAILING)
     response = requests.get(url(server, "/healthz"), timeout=5)
