@@ -231,7 +231,10 @@ class Planner:
         self._fitted_at = None
 
     def unread(self) -> int:
-        return sum(1 for stats in self.streams.values() if stats.last_poll is None)
+        """Streams never polled. Called from ``/healthz``'s thread while a registry refresh
+        may add streams: the dict is copied in one step (atomic under the GIL) before the
+        count, which would otherwise fail with "dictionary changed size during iteration"."""
+        return sum(1 for stats in list(self.streams.values()) if stats.last_poll is None)
 
     # --- intervals ------------------------------------------------------------------------
 
