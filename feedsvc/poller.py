@@ -134,8 +134,9 @@ class PollPolicy:
     poll_share: float = 0.9
     #: interval ∝ rate ** -exponent. 0.5 (the square-root rule) minimises the mean delay; a
     #: smaller one spreads polls more evenly, which shortens the tail: in the simulation of
-    #: benchmarks/portal_sim.py, 0.4 gave p50 9.3 and p95 34.9 minutes, 0.5 p50 5.6 and p95
-    #: 45.2; the p95 is the harder target.
+    #: benchmarks/portal_sim.py on a quarter of the portal at a quarter of the budget, 0.4
+    #: gave p50 9.3 and p95 34.9 minutes, 0.5 p50 5.6 and p95 45.2; the p95 is the harder
+    #: target. (The whole portal at 1 request/s, with 0.4: p50 9.6, p95 42.3.)
     exponent: float = 0.4
     #: While streams remain unread, the fitted intervals plan for this share only.
     poll_share_backfilling: float = 0.5
