@@ -42,23 +42,9 @@ from feedsvc.registry import shipped_organisations  # noqa: E402
 from feedsvc.sources import govkz, portal  # noqa: E402
 
 from govkz_fake import GovkzFake  # noqa: E402
-from govkz_portal import ActivityClass, PortalWorld  # noqa: E402
+from govkz_portal import ActivityClass, PortalWorld, VirtualClock  # noqa: E402
 
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
-
-    def utc(self) -> datetime:
-        return datetime.fromtimestamp(self.now, UTC)
 
 
 def serve(slugs: list[str], backfill: int, ready: multiprocessing.Queue,
@@ -102,7 +88,7 @@ def main() -> None:
     server = multiprocessing.Process(target=serve, args=(slugs, args.backfill, ready, stop))
     server.start()
     base_url = ready.get(timeout=600)
-    clock = Clock(START)
+    clock = VirtualClock(START)
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -67,25 +67,10 @@ from feedsvc.registry import shipped_organisations  # noqa: E402
 from feedsvc.sources import govkz, portal  # noqa: E402
 
 from govkz_fake import GovkzFake  # noqa: E402
-from govkz_portal import DAY, PortalWorld  # noqa: E402
+from govkz_portal import DAY, PortalWorld, VirtualClock  # noqa: E402
 
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
 FULL_PORTAL = 2061
-
-
-class VirtualClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.now += seconds
-
-    def utc(self) -> datetime:
-        return datetime.fromtimestamp(self.now, UTC)
 
 
 def percentile(values: list[float], share: float) -> float:

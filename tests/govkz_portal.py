@@ -24,7 +24,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 ALMATY = timezone(timedelta(hours=5))
@@ -33,6 +33,24 @@ DAY = 86_400.0
 WORDS = {"kk": "жаңалық", "ru": "новость", "en": "news"}
 LANG_ODDS = {"kk": 0.9, "ru": 0.95, "en": 0.5}
 
+
+
+class VirtualClock:
+    """Seconds since 1970 that move only when something waits: the fake, the pipeline's
+    clock, the HTTP client's pacing and the budget all read one, so a simulated day passes
+    in minutes (the tests and benchmarks/portal_*.py)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+    def utc(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
 
 @dataclass(frozen=True)
 class ActivityClass:

@@ -22,30 +22,16 @@ from feedsvc.registry import shipped_organisations
 from feedsvc.sources import govkz, portal
 
 from govkz_fake import GovkzFake
-from govkz_portal import ActivityClass, PortalWorld
+from govkz_portal import ActivityClass, PortalWorld, VirtualClock
 
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
 SLUGS = ["akorda", "mfa", "mfa-brussels", "mfa-kuwait", "minfin", "kgd", "kgd-mangistau"]
 PORTAL = "https://www.gov.kz"
 
 
-class VirtualClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
-
-    def utc(self) -> datetime:
-        return datetime.fromtimestamp(self.now, UTC)
-
-
 @pytest.fixture
 def clock() -> VirtualClock:
-    return VirtualClock()
+    return VirtualClock(START)
 
 
 @pytest.fixture
