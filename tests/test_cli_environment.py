@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,9 +71,10 @@ def immutable(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def small_disk(path: Path, size: str = "4m") -> Iterator[Path]:
+def tmpfs(path: Path, options: str) -> Iterator[Path]:
+    """A new tmpfs mounted at ``path`` with ``options``, unmounted afterwards."""
     path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
@@ -83,18 +84,13 @@ def small_disk(path: Path, size: str = "4m") -> Iterator[Path]:
         subprocess.run(["umount", str(path)], check=True)
 
 
-@contextmanager
-def read_only_mount(path: Path) -> Iterator[Path]:
+def small_disk(path: Path, size: str = "4m") -> AbstractContextManager[Path]:
+    return tmpfs(path, f"size={size}")
+
+
+def read_only_mount(path: Path) -> AbstractContextManager[Path]:
     """An empty read-only file system at ``path``: writes fail with EROFS, as on a real one."""
-    path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", str(path)], check=True)
+    return tmpfs(path, "ro,size=64k")
 
 
 def fill(disk: Path, leave_kib: int) -> None:
