@@ -28,6 +28,7 @@ from .pages import LISTING_FILES, listing_files, pages_for_feed, write_pages
 from .publish import remove_stale_temporaries, write_if_changed
 from .render import (
     DISTINCT_OPML,
+    FORMAT_TYPES,
     Listing,
     Site,
     feed_page_path,
@@ -79,8 +80,8 @@ def publish_feed(store: Store, key: str, site: Site, out_dir: Path,
 def _missing_file(out_dir: Path, path: str) -> bool:
     """Whether a file of this feed is gone from the output (deleted by hand, or lost): the
     feed is published again, though nothing of it changed."""
-    return not all((out_dir / name).exists() for name in (
-        path, format_url(path, ".rss"), format_url(path, ".json"), feed_page_path(path)))
+    files = [format_url(path, suffix) for suffix in FORMAT_TYPES] + [feed_page_path(path)]
+    return not all((out_dir / name).exists() for name in files)
 
 
 #: Failures of the output directory as a whole, not of one file: publishing stops at the first.

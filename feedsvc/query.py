@@ -19,11 +19,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
-from .render import Site, labels
+from .render import FORMAT_TYPES, Site, labels
 from .topics import LANGUAGES, MAX_EXACT, normalise_word
 
 #: The formats a query feed is served in, by the suffix of its path.
-FORMATS = (".atom", ".rss", ".json")
+FORMATS = tuple(FORMAT_TYPES)
 DEFAULT_LIMIT = 50
 LIMIT_CAP = 200
 Q_MAX_CHARS = 200

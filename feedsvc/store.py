@@ -245,6 +245,9 @@ _MIGRATIONS.append("DROP TRIGGER IF EXISTS items_fts_update;")
 SCHEMA_VERSION = len(_MIGRATIONS)
 PAGE_SIZE = 16384  # of new stores
 WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
+#: What the full-text index holds of an item (its title, body), as its view items_text
+#: (schema step 3) reads it from the item's JSON.
+_INDEXED_TEXT = "json_extract(payload, '$.title'), json_extract(payload, '$.paragraphs')"
 _CHUNK = 400  # ids per IN (...): some queries use each twice, under SQLite's old 999
 
 
@@ -505,15 +508,12 @@ class Store:
         indexed = self._indexed([w.item_id for w in writes])
         if indexed:
             self.db.executemany(
-                "INSERT INTO items_fts(items_fts, rowid, title, body) SELECT 'delete', id, "
-                "json_extract(payload, '$.title'), json_extract(payload, '$.paragraphs') "
-                "FROM items WHERE id = ?", indexed)
+                "INSERT INTO items_fts(items_fts, rowid, title, body) "
+                f"SELECT 'delete', id, {_INDEXED_TEXT} FROM items WHERE id = ?", indexed)
         self._upsert_items(writes)
         if indexed:
-            self.db.executemany(
-                "INSERT INTO items_fts(rowid, title, body) SELECT id, "
-                "json_extract(payload, '$.title'), json_extract(payload, '$.paragraphs') "
-                "FROM items WHERE id = ?", indexed)
+            self.db.executemany("INSERT INTO items_fts(rowid, title, body) "
+                                f"SELECT id, {_INDEXED_TEXT} FROM items WHERE id = ?", indexed)
 
     def _indexed(self, ids: Sequence[int]) -> list[tuple[int]]:
         """Those of ``ids`` whose items the full-text index holds (``fts_indexed`` is the
@@ -718,8 +718,7 @@ class Store:
         """Enter the items stored since the last call in the full-text index, in one
         statement (items already indexed are kept in step by triggers)."""
         self.db.execute(
-            "INSERT INTO items_fts(rowid, title, body) "
-            "SELECT id, json_extract(payload, '$.title'), json_extract(payload, '$.paragraphs') "
+            f"INSERT INTO items_fts(rowid, title, body) SELECT id, {_INDEXED_TEXT} "
             "FROM items WHERE id > (SELECT CAST(value AS INTEGER) FROM meta "
             "WHERE key = 'fts_indexed')")
         self.db.execute("UPDATE meta SET value = (SELECT COALESCE(MAX(id), 0) FROM items) "
