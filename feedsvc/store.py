@@ -298,7 +298,7 @@ class Store:
             self.db.execute("PRAGMA foreign_keys=ON")
             # Identity keys are hashes, so inserts land all over their index: a page cache
             # big enough for it (64 MiB instead of 2 MiB) is much of the speed of a big build.
-            self.db.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
+            self.set_cache(cache_mib)
             self.db.execute("PRAGMA temp_store=MEMORY")
             # Checkpoint the write-ahead log every 64 MiB rather than every 1,000 pages (SQLite's
             # default): a big build otherwise pays a checkpoint (and its fsync) on almost
